@@ -1,0 +1,51 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "Berth",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "berth", targets: ["berth"]),
+        .executable(name: "berth-shim", targets: ["berth-shim"]),
+        .executable(name: "berth-checks", targets: ["berth-checks"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // The model: ids, specs, resources and units, errors. No I/O.
+        .target(name: "BerthCore"),
+
+        // Syscalls Swift cannot reach directly, shared by the shim and the Swift side.
+        .target(name: "CBerthSys"),
+        .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp",
+                       providers: [.apt(["libseccomp-dev"])]),
+        .systemLibrary(name: "CCap", pkgConfig: "libcap",
+                       providers: [.apt(["libcap-dev"])]),
+
+        // cgroup drivers, stats parsing, the launcher, host checks.
+        .target(name: "BerthIsolation",
+                dependencies: ["BerthCore", "CBerthSys", "CSeccomp"]),
+
+        // The per-run supervisor: the job's parent. Plain C, libc only.
+        .executableTarget(name: "berth-shim", dependencies: ["CBerthSys"]),
+
+        // The CLI.
+        .executableTarget(name: "berth", dependencies: [
+            "BerthCore", "BerthIsolation",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        // Isolation checks: run by the host tests and, statically linked, inside the cgroup v2 VM.
+        .executableTarget(name: "berth-checks", dependencies: ["BerthCore", "BerthIsolation"]),
+
+        // Launch-latency benchmark and its plain-C floor.
+        .target(name: "CLaunchFloor", dependencies: ["CBerthSys"], path: "Benchmarks/CLaunchFloor"),
+        .executableTarget(name: "berth-bench", dependencies: ["BerthCore", "BerthIsolation", "CLaunchFloor"],
+                          path: "Benchmarks/LaunchLatency"),
+
+        .testTarget(name: "BerthCoreTests", dependencies: ["BerthCore"]),
+        .testTarget(name: "BerthIsolationTests", dependencies: ["BerthCore", "BerthIsolation"]),
+        .testTarget(name: "BerthIntegrationTests", dependencies: ["BerthCore", "BerthIsolation"]),
+    ]
+)

@@ -1,0 +1,58 @@
+/// A tenant's name as people write it: lowercase letters, digits and dashes, starting with a letter.
+public struct TenantName: Sendable, Hashable, CustomStringConvertible {
+    public let rawValue: String
+    public static let `default` = TenantName(unchecked: "default")
+
+    public init(_ text: String) throws {
+        let ok = (1...32).contains(text.utf8.count)
+            && text.utf8.first.map { $0 >= 97 && $0 <= 122 } == true
+            && text.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 45 }
+        guard ok else {
+            throw BerthError.invalid("tenant", "must be 1 to 32 of a-z, 0-9 and '-', starting with a letter", got: text)
+        }
+        rawValue = text
+    }
+    private init(unchecked: String) { rawValue = unchecked }
+    public var description: String { rawValue }
+
+    /// The tenant's id: what directory names use, never the name itself. Stable for a name,
+    /// so that runs started without a store agree on it (FNV-1a, 64 bits).
+    public var id: TenantID {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in rawValue.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return TenantID(rawValue: "t" + hex(hash))
+    }
+}
+
+/// A tenant's id, as used in cgroup and directory names.
+public struct TenantID: Sendable, Hashable, CustomStringConvertible {
+    public let rawValue: String
+    public var description: String { rawValue }
+}
+
+/// A job's id: `j` and 16 hex digits, random.
+public struct JobID: Sendable, Hashable, CustomStringConvertible {
+    public let rawValue: String
+    public init() { rawValue = "j" + hex(UInt64.random(in: .min ... .max)) }
+    public init?(_ text: String) {
+        guard text.utf8.count == 17, text.first == "j", text.dropFirst().allSatisfy(\.isHexDigit) else { return nil }
+        rawValue = text
+    }
+    public var description: String { rawValue }
+}
+
+/// A run's id: `r` and 16 hex digits, random. One job has many runs over its life.
+public struct RunID: Sendable, Hashable, CustomStringConvertible {
+    public let rawValue: String
+    public init() { rawValue = "r" + hex(UInt64.random(in: .min ... .max)) }
+    public init?(_ text: String) {
+        guard text.utf8.count == 17, text.first == "r", text.dropFirst().allSatisfy(\.isHexDigit) else { return nil }
+        rawValue = text
+    }
+    public var description: String { rawValue }
+}
+
+func hex(_ value: UInt64) -> String {
+    let s = String(value, radix: 16)
+    return String(repeating: "0", count: 16 - s.count) + s
+}

@@ -1,0 +1,24 @@
+// CBerthSys: the few Linux syscalls that glibc 2.36 does not wrap and Swift cannot reach
+// directly. Every function is prefixed `berth_`, returns -1 and sets errno on failure, and
+// is async-signal-safe (the shim's child calls them between clone and exec).
+#ifndef BERTH_SYS_H
+#define BERTH_SYS_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+/// clone3(2) with CLONE_INTO_CGROUP | CLONE_PIDFD and no new stack (fork semantics).
+/// `cgroup_fd` is an open directory of the target cgroup v2; the pidfd is stored in `*pidfd`.
+/// `extra_flags` carries namespace flags (CLONE_NEWPID, …). Returns 0 in the child.
+pid_t berth_clone3_into_cgroup(int cgroup_fd, int *pidfd, uint64_t extra_flags);
+
+/// pidfd_open(2).
+int berth_pidfd_open(pid_t pid);
+
+/// pidfd_send_signal(2): signal a process by pidfd, immune to pid reuse.
+int berth_pidfd_send_signal(int pidfd, int sig);
+
+/// close_range(2) with CLOSE_RANGE_CLOEXEC from `first` up: fds stay usable until exec.
+int berth_close_range_cloexec(unsigned int first);
+
+#endif

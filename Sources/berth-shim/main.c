@@ -1,0 +1,445 @@
+// berth-shim: the supervisor of one run, in the manner of conmon.
+//
+// The Swift side prepares everything (the cgroup, its limits, argv, the environment) and
+// execs this shim in a new session. The shim is the job's parent for the run's whole life:
+// it clones the job straight into its cgroup, forwards SIGINT/SIGTERM, enforces the
+// timeout, tears the cgroup down along a ladder (SIGTERM, grace, cgroup.kill, final stats,
+// rmdir with retry) and writes the outcome to a status file by write + rename. It keeps
+// working if every Berth process dies, so the status survives them.
+//
+// Usage:
+//   berth-shim --status FILE --cgroup DIR [--join FILE]... [--oom-control DIR]
+//              [--stat NAME=FILE]... [--rmdir DIR]... [--timeout-ms N] [--grace-ms N]
+//              [--cwd DIR] -- PATH ARGV0 ARGS...
+//
+// --cgroup is the run's cgroup v2 directory (cgroup.kill, cgroup.events, cgroup.procs live
+// there); --join names v1 cgroup.procs files the child enters before exec (hybrid hosts);
+// --oom-control is a v1 memory cgroup whose OOM kill ends the whole run (oom.group emulation).
+//
+// PID 1 of a run's PID namespace (issue 2/7) will be this same binary's init mode: the cloned
+// child forks the job, reaps every orphan and forwards signals, so no other exec is paid.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "berth_sys.h"
+
+#define MAX_LIST 16
+#define STAT_CAP 8192
+
+enum how { HOW_EXITED, HOW_SIGNALED, HOW_TIMEOUT, HOW_STOPPED, HOW_EXEC_FAILED, HOW_LAUNCH_FAILED };
+static const char *how_names[] = {"exited", "signaled", "timeout", "stopped", "exec_failed", "launch_failed"};
+
+struct config {
+    const char *status, *cgroup, *oom_control, *cwd;
+    const char *joins[MAX_LIST]; int njoins;
+    const char *stat_names[MAX_LIST * 2]; const char *stat_paths[MAX_LIST * 2]; int nstats;
+    const char *rmdirs[MAX_LIST]; int nrmdirs;
+    long long timeout_ms, grace_ms;
+    char **argv;   // argv[0] is the path to exec, argv[1..] the job's argv
+};
+
+static struct config cfg = { .timeout_ms = -1, .grace_ms = 10000 };
+
+static long long now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static long long realtime_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void die_usage(const char *what) {
+    fprintf(stderr, "berth-shim: %s\n", what);
+    exit(125);
+}
+
+static void parse_args(int argc, char **argv) {
+    int i = 1;
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0) { i++; break; }
+        if (i + 1 >= argc) die_usage("missing value after an option");
+        const char *v = argv[++i];
+        if (strcmp(a, "--status") == 0) cfg.status = v;
+        else if (strcmp(a, "--cgroup") == 0) cfg.cgroup = v;
+        else if (strcmp(a, "--oom-control") == 0) cfg.oom_control = v;
+        else if (strcmp(a, "--cwd") == 0) cfg.cwd = v;
+        else if (strcmp(a, "--timeout-ms") == 0) cfg.timeout_ms = atoll(v);
+        else if (strcmp(a, "--grace-ms") == 0) cfg.grace_ms = atoll(v);
+        else if (strcmp(a, "--join") == 0) {
+            if (cfg.njoins == MAX_LIST) die_usage("too many --join");
+            cfg.joins[cfg.njoins++] = v;
+        } else if (strcmp(a, "--rmdir") == 0) {
+            if (cfg.nrmdirs == MAX_LIST) die_usage("too many --rmdir");
+            cfg.rmdirs[cfg.nrmdirs++] = v;
+        } else if (strcmp(a, "--stat") == 0) {
+            const char *eq = strchr(v, '=');
+            if (!eq || cfg.nstats == MAX_LIST * 2) die_usage("bad --stat");
+            cfg.stat_names[cfg.nstats] = strndup(v, (size_t)(eq - v));
+            cfg.stat_paths[cfg.nstats++] = eq + 1;
+        } else die_usage("unknown option");
+    }
+    if (!cfg.status || !cfg.cgroup || i + 1 >= argc) die_usage("need --status, --cgroup and -- PATH ARGV0");
+    cfg.argv = &argv[i];
+}
+
+// ---- the child: raw syscalls only, in DESIGN.md's order, then exec ----
+
+struct child_error { int step; int err; };
+
+static void child_fail(int pipe_fd, int step) {
+    struct child_error e = { step, errno };
+    (void)!write(pipe_fd, &e, sizeof(e));
+    _exit(127);
+}
+
+static int write_str(const char *path, const char *s) {
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t n = write(fd, s, strlen(s));
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return n < 0 ? -1 : 0;
+}
+
+static void child_setup(int pipe_fd, const char *extra_join) {
+    // 1. reset signals, and join the v1 cgroups (hybrid)
+    sigset_t none;
+    sigemptyset(&none);
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof(dfl));
+    dfl.sa_handler = SIG_DFL;
+    for (int s = 1; s < NSIG; s++) sigaction(s, &dfl, NULL);
+    if (sigprocmask(SIG_SETMASK, &none, NULL) != 0) child_fail(pipe_fd, 1);
+    if (extra_join && write_str(extra_join, "0") != 0) child_fail(pipe_fd, 1);
+    for (int i = 0; i < cfg.njoins; i++)
+        if (write_str(cfg.joins[i], "0") != 0) child_fail(pipe_fd, 1);
+    // 2. setsid, then rlimits
+    if (setsid() < 0) child_fail(pipe_fd, 2);
+    struct rlimit core = {0, 0};
+    if (setrlimit(RLIMIT_CORE, &core) != 0) child_fail(pipe_fd, 2);
+    // 3-5. mounts, groups and uid, capabilities: issue 2/7 (the sandbox)
+    // 6. chdir, then mark every fd above stderr close-on-exec
+    if (cfg.cwd && chdir(cfg.cwd) != 0) child_fail(pipe_fd, 6);
+    if (berth_close_range_cloexec(3) != 0 && errno != ENOSYS && errno != EINVAL) child_fail(pipe_fd, 6);
+    // 7. no_new_privs, seccomp: issue 2/7; then exec
+    execve(cfg.argv[0], &cfg.argv[1], environ);
+    child_fail(pipe_fd, 7);
+}
+
+// ---- the status file ----
+
+static void json_string(FILE *f, const char *s, size_t n) {
+    fputc('"', f);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c == '\n') fputs("\\n", f);
+        else if (c < 0x20 || c >= 0x7f) fprintf(f, "\\u%04x", c);
+        else fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+struct outcome {
+    const char *state;   // "running" or "ended"
+    enum how how;
+    int code, sig, err, step;
+    pid_t pid;
+    long long started_ns, ended_ns;
+    int stuck, cgroup_removed, oom_group_kill;
+    const char *message;
+};
+
+// The raw text of each stat file, as a JSON object; the Swift side parses it with the same
+// parsers the sampler uses. Read once nothing runs any more, and before rmdir.
+static char *stats_json;
+
+static void collect_stats(void) {
+    static char buf[STAT_CAP];
+    size_t size = 0;
+    FILE *f = open_memstream(&stats_json, &size);
+    if (!f) return;
+    fputc('{', f);
+    int first = 1;
+    for (int i = 0; i < cfg.nstats; i++) {
+        int fd = open(cfg.stat_paths[i], O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;
+        ssize_t n = read(fd, buf, sizeof(buf));
+        close(fd);
+        if (n < 0) continue;
+        if (!first) fputc(',', f);
+        first = 0;
+        json_string(f, cfg.stat_names[i], strlen(cfg.stat_names[i]));
+        fputc(':', f);
+        json_string(f, buf, (size_t)n);
+    }
+    fputc('}', f);
+    fclose(f);
+}
+
+static int write_status(const struct outcome *o) {
+    char tmp[4096];
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", cfg.status) >= (int)sizeof(tmp)) return -1;
+    FILE *f = fopen(tmp, "we");
+    if (!f) return -1;
+    fprintf(f, "{\"version\":1,\"state\":\"%s\",\"shim_pid\":%d,\"pid\":%d,\"started_ns\":%lld",
+            o->state, getpid(), o->pid, o->started_ns);
+    if (strcmp(o->state, "ended") == 0) {
+        fprintf(f, ",\"how\":\"%s\",\"code\":%d,\"signal\":%d,\"errno\":%d,\"step\":%d,\"ended_ns\":%lld,"
+                   "\"stuck\":%s,\"cgroup_removed\":%s,\"oom_group_kill\":%s",
+                how_names[o->how], o->code, o->sig, o->err, o->step, o->ended_ns,
+                o->stuck ? "true" : "false", o->cgroup_removed ? "true" : "false",
+                o->oom_group_kill ? "true" : "false");
+        if (o->message) { fputs(",\"message\":", f); json_string(f, o->message, strlen(o->message)); }
+        if (stats_json) fprintf(f, ",\"stats\":%s", stats_json);
+    }
+    fputs("}\n", f);
+    if (fclose(f) != 0) return -1;
+    // No fsync: the file must outlive Berth's processes, not a power loss.
+    return rename(tmp, cfg.status);
+}
+
+// ---- teardown ----
+
+static char path_buf[4096];
+
+static const char *cg_file(const char *name) {
+    snprintf(path_buf, sizeof(path_buf), "%s/%s", cfg.cgroup, name);
+    return path_buf;
+}
+
+// Sends `sig` to every process in the run's cgroup.
+static void signal_cgroup(int sig) {
+    FILE *f = fopen(cg_file("cgroup.procs"), "re");
+    if (!f) return;
+    int pid;
+    while (fscanf(f, "%d", &pid) == 1) kill(pid, sig);
+    fclose(f);
+}
+
+static void kill_cgroup(void) {
+    if (write_str(cg_file("cgroup.kill"), "1") == 0) return;
+    // Kernels before 5.14 have no cgroup.kill: freeze, kill each pid, thaw, until empty.
+    (void)write_str(cg_file("cgroup.freeze"), "1");
+    for (int round = 0; round < 100; round++) {
+        signal_cgroup(SIGKILL);
+        FILE *f = fopen(cg_file("cgroup.procs"), "re");
+        int pid, any = f && fscanf(f, "%d", &pid) == 1;
+        if (f) fclose(f);
+        if (!any) break;
+    }
+    (void)write_str(cg_file("cgroup.freeze"), "0");
+}
+
+static int cgroup_populated(void) {
+    int fd = open(cg_file("cgroup.events"), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    char buf[256];
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0) return 0;
+    buf[n] = 0;
+    char *p = strstr(buf, "populated ");
+    return p && p[10] == '1';
+}
+
+// Waits until the cgroup holds no process, reaping our own children meanwhile.
+// Returns 0 when empty, -1 when still populated after `ms` (a "stuck" run).
+static int wait_empty(long long ms) {
+    long long deadline = now_ms() + ms;
+    char events[4096];
+    snprintf(events, sizeof(events), "%s/cgroup.events", cfg.cgroup);
+    while (cgroup_populated()) {
+        while (waitpid(-1, NULL, WNOHANG) > 0) {}
+        long long left = deadline - now_ms();
+        if (left <= 0) return -1;
+        int fd = open(events, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) return 0;
+        struct pollfd p = { fd, POLLPRI, 0 };
+        poll(&p, 1, left < 50 ? (int)left : 50);
+        close(fd);
+    }
+    return 0;
+}
+
+static int remove_cgroups(void) {
+    int ok = 1;
+    for (int i = 0; i < cfg.nrmdirs; i++) {
+        int removed = 0;
+        for (int attempt = 0; attempt < 100; attempt++) {
+            if (rmdir(cfg.rmdirs[i]) == 0 || errno == ENOENT) { removed = 1; break; }
+            if (errno != EBUSY) break;
+            struct timespec ts = {0, 10 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        if (!removed) ok = 0;
+    }
+    return ok;
+}
+
+// The end of the teardown ladder: kill what is left, wait for the cgroup to empty, read the
+// final stats, remove the cgroup, write the ended status. Never returns.
+static void finish(struct outcome *o) {
+    kill_cgroup();
+    o->stuck = wait_empty(5000) != 0;
+    o->ended_ns = realtime_ns();
+    o->state = "ended";
+    collect_stats();
+    o->cgroup_removed = !o->stuck && remove_cgroups();
+    if (write_status(o) != 0) { perror("berth-shim: status"); exit(125); }
+    exit(0);
+}
+
+// Registers an eventfd for the v1 memory cgroup's OOM notifications.
+static int oom_eventfd(void) {
+    if (!cfg.oom_control) return -1;
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/memory.oom_control", cfg.oom_control);
+    int ofd = open(path, O_RDONLY | O_CLOEXEC);
+    if (ofd < 0) return -1;
+    int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (efd < 0) { close(ofd); return -1; }
+    char line[64];
+    snprintf(line, sizeof(line), "%d %d", efd, ofd);
+    snprintf(path, sizeof(path), "%s/cgroup.event_control", cfg.oom_control);
+    if (write_str(path, line) != 0) { close(efd); close(ofd); return -1; }
+    return efd;   // ofd stays open for the registration's lifetime
+}
+
+int main(int argc, char **argv) {
+    parse_args(argc, argv);
+    struct outcome o;
+    memset(&o, 0, sizeof(o));
+    o.state = "running";
+
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGCHLD);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGHUP);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+
+    int errpipe[2];
+    if (pipe2(errpipe, O_CLOEXEC) != 0) { o.message = "pipe2 failed"; o.how = HOW_LAUNCH_FAILED; finish(&o); }
+    int cgfd = open(cfg.cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (cgfd < 0) { o.message = "cannot open the run's cgroup"; o.err = errno; o.how = HOW_LAUNCH_FAILED; finish(&o); }
+
+    int pidfd = -1;
+    o.started_ns = realtime_ns();
+    long long started = now_ms();
+    pid_t pid = berth_clone3_into_cgroup(cgfd, &pidfd, 0);
+    if (pid < 0 && (errno == ENOSYS || errno == E2BIG || errno == EINVAL)) {
+        // No clone3 or no CLONE_INTO_CGROUP: fork, and the child enters the cgroup itself
+        // before it execs, so the job still never runs outside its limits.
+        pid = fork();
+        if (pid == 0) {
+            char procs[4096];
+            snprintf(procs, sizeof(procs), "%s/cgroup.procs", cfg.cgroup);
+            close(errpipe[0]);
+            child_setup(errpipe[1], procs);
+        }
+        if (pid > 0) pidfd = berth_pidfd_open(pid);
+    } else if (pid == 0) {
+        close(errpipe[0]);
+        child_setup(errpipe[1], NULL);
+    }
+    if (pid < 0) { o.message = "clone failed"; o.err = errno; o.how = HOW_LAUNCH_FAILED; finish(&o); }
+    o.pid = pid;
+    close(errpipe[1]);
+    close(cgfd);
+
+    struct child_error ce;
+    ssize_t n;
+    do { n = read(errpipe[0], &ce, sizeof(ce)); } while (n < 0 && errno == EINTR);
+    close(errpipe[0]);
+    if (n == (ssize_t)sizeof(ce)) {
+        waitpid(pid, NULL, 0);
+        o.how = HOW_EXEC_FAILED;
+        o.err = ce.err;
+        o.step = ce.step;
+        finish(&o);
+    }
+    if (write_status(&o) != 0) perror("berth-shim: status");
+
+    int efd = oom_eventfd();
+    long long deadline = cfg.timeout_ms >= 0 ? started + cfg.timeout_ms : -1;
+    long long kill_at = -1;        // when the grace period after a SIGTERM runs out
+    int stop_signal = 0, timed_out = 0;
+
+    for (;;) {
+        long long now = now_ms();
+        if (deadline >= 0 && now >= deadline && !timed_out && !stop_signal) {
+            timed_out = 1;
+            signal_cgroup(SIGTERM);
+            kill_at = now + cfg.grace_ms;
+        }
+        if (kill_at >= 0 && now >= kill_at) { kill_cgroup(); kill_at = -1; }
+        long long wake = -1;
+        if (deadline >= 0 && !timed_out && !stop_signal) wake = deadline;
+        if (kill_at >= 0 && (wake < 0 || kill_at < wake)) wake = kill_at;
+        int timeout = wake < 0 ? -1 : (int)(wake - now > 0 ? wake - now : 0);
+
+        struct pollfd fds[2] = { { sfd, POLLIN, 0 }, { efd, POLLIN, 0 } };
+        int r = poll(fds, efd >= 0 ? 2 : 1, timeout);
+        if (r < 0 && errno != EINTR) break;
+        if (efd >= 0 && (fds[1].revents & POLLIN)) {
+            uint64_t count;
+            (void)!read(efd, &count, sizeof(count));
+            // oom.group emulation on v1: an OOM kill ends the whole run, as memory.oom.group=1 would.
+            FILE *f = NULL;
+            char path[4096];
+            snprintf(path, sizeof(path), "%s/memory.oom_control", cfg.oom_control);
+            f = fopen(path, "re");
+            char key[64]; long long val; int killed = 0;
+            while (f && fscanf(f, "%63s %lld", key, &val) == 2)
+                if (strcmp(key, "oom_kill") == 0 && val > 0) killed = 1;
+            if (f) fclose(f);
+            if (killed) { o.oom_group_kill = 1; kill_cgroup(); }
+        }
+        struct signalfd_siginfo si;
+        while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+            if (si.ssi_signo == SIGCHLD) continue;
+            // SIGINT/SIGTERM/SIGHUP: forward to the job, then escalate after the grace period.
+            if (!stop_signal && !timed_out) {
+                stop_signal = (int)si.ssi_signo;
+                if (berth_pidfd_send_signal(pidfd, stop_signal) != 0) kill(pid, stop_signal);
+                kill_at = now_ms() + cfg.grace_ms;
+            }
+        }
+        int status;
+        pid_t w = waitpid(pid, &status, WNOHANG);
+        if (w == pid) {
+            if (WIFEXITED(status)) { o.how = HOW_EXITED; o.code = WEXITSTATUS(status); }
+            else { o.how = HOW_SIGNALED; o.sig = WTERMSIG(status); }
+            if (timed_out) o.how = HOW_TIMEOUT;
+            else if (stop_signal) { o.how = HOW_STOPPED; if (!o.sig) o.sig = stop_signal; }
+            finish(&o);
+        }
+    }
+    o.how = HOW_LAUNCH_FAILED;
+    o.message = "poll failed";
+    finish(&o);
+}
