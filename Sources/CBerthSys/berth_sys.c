@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 #include <linux/sched.h>
 
@@ -46,3 +48,12 @@ int berth_pidfd_send_signal(int pidfd, int sig) {
 int berth_close_range_cloexec(unsigned int first) {
     return (int)syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC);
 }
+
+long long berth_statfs_magic(const char *path) {
+    struct statfs buf;
+    if (statfs(path, &buf) != 0) return -1;
+    return (long long)buf.f_type;
+}
+
+unsigned int berth_dev_major(unsigned long long dev) { return major(dev); }
+unsigned int berth_dev_minor(unsigned long long dev) { return minor(dev); }

@@ -21,4 +21,11 @@ int berth_pidfd_send_signal(int pidfd, int sig);
 /// close_range(2) with CLOSE_RANGE_CLOEXEC from `first` up: fds stay usable until exec.
 int berth_close_range_cloexec(unsigned int first);
 
+/// statfs(2)'s f_type for `path` (the filesystem magic), or -1 with errno.
+long long berth_statfs_magic(const char *path);
+
+/// major(3) and minor(3), which are macros Swift cannot see.
+unsigned int berth_dev_major(unsigned long long dev);
+unsigned int berth_dev_minor(unsigned long long dev);
+
 #endif

@@ -1,0 +1,140 @@
+import BerthCore
+
+/// A cgroup backend: v2, or hybrid (v1 limits plus a controller-less v2) for older hosts.
+/// Chosen by `CgroupMode.detect`; its mount is injectable so tests can use a fake cgroupfs.
+public protocol CgroupDriver: Sendable {
+    var mode: CgroupMode { get }
+    /// What this driver can enforce on this host.
+    var enforcement: Enforcement { get }
+    /// Makes sure Berth's root exists with the controllers it needs. Idempotent.
+    func prepare() throws
+    /// Creates `<root>/tenants/<tenant>/<job>-<run>` with the limits applied. On failure it
+    /// leaves nothing behind. The returned value is what the shim needs.
+    func createRun(_ place: RunPlace, resources: Resources, ioDevice: BlockDevice?) throws -> RunCgroup
+    /// Removes a run's cgroup that no shim took over (a failed launch).
+    func removeRun(_ cgroup: RunCgroup)
+    /// Turns the raw text of the stat files (keyed as in `RunCgroup.statFiles`) into typed stats.
+    func stats(from files: [String: String]) -> RunStats
+    /// Removes the tenant and root levels when no run is left in them. Best effort.
+    func removeIdleTree(tenant: TenantID)
+}
+
+/// Where a run's cgroup lives in the layout.
+public struct RunPlace: Sendable {
+    public var tenant: TenantID
+    public var job: JobID
+    public var run: RunID
+    public init(tenant: TenantID, job: JobID, run: RunID) {
+        self.tenant = tenant
+        self.job = job
+        self.run = run
+    }
+    /// The run's directory name: ids only, never a user-chosen name.
+    public var leafName: String { "\(job.rawValue)-\(run.rawValue)" }
+}
+
+/// A created run cgroup, described for the shim.
+public struct RunCgroup: Sendable {
+    /// The run's cgroup v2 directory: the clone target; cgroup.kill and cgroup.events live here.
+    public var unifiedPath: String
+    /// v1 `cgroup.procs` files the child joins before exec (hybrid only).
+    public var joinFiles: [String]
+    /// A v1 memory cgroup whose OOM kill must end the whole run (oom.group emulation).
+    public var oomControlDirectory: String?
+    /// Stat files the shim reads at the end: key → path.
+    public var statFiles: [(key: String, path: String)]
+    /// Directories to remove after the run, deepest first.
+    public var directories: [String]
+    /// The limits as written to the kernel.
+    public var applied: AppliedLimits
+    /// What was asked for but cannot be enforced here (empty in strict mode, which throws instead).
+    public var warnings: [String]
+}
+
+/// The limits as the kernel holds them, after its rounding.
+public struct AppliedLimits: Sendable, Equatable, Codable {
+    public var cpuQuotaMicros: Int?
+    public var cpuPeriodMicros: Int?
+    public var cpuWeight: Int?
+    public var memoryMaxBytes: Int?
+    public var memoryHighBytes: Int?
+    public var swapMaxBytes: Int?
+    public var ioDevice: String?
+    public var pids: Int?
+    public init() {}
+}
+
+/// What a driver can enforce. Anything asked for beyond it is a warning, or an error in strict mode.
+public struct Enforcement: Sendable, Equatable {
+    public var cpuMax = true
+    public var cpuWeight = true
+    public var memoryMax = true
+    public var memoryHigh = true
+    public var swapControl = true
+    /// The whole run dies on an OOM kill (v2 `memory.oom.group`, or the shim's emulation on v1).
+    public var oomGroup = true
+    public var ioLimits = true
+    /// I/O limits hold for buffered writes too (v2 with writeback accounting; not v1).
+    public var ioBuffered = true
+    /// A parent's I/O limit holds its children (not v1 blkio, which is flat).
+    public var ioHierarchical = true
+    public var pids = true
+    public init() {}
+
+    /// The parts of `resources` this host cannot enforce, one sentence each.
+    public func shortfalls(_ r: Resources) -> [String] {
+        var out: [String] = []
+        if r.cpuMicrocores != nil && !cpuMax { out.append("cpu: no cpu controller on this host; the limit cannot be enforced") }
+        if r.cpuWeight != nil && !cpuWeight { out.append("cpu-weight: no cpu weight control on this host") }
+        if r.memoryMax != nil && !memoryMax { out.append("memory: no memory controller on this host") }
+        if r.memoryHigh != nil && !memoryHigh { out.append("memory-high: this host's cgroup v1 memory controller has no soft limit (memory.high)") }
+        if r.memoryMax != nil && r.swapMax == 0 && !swapControl { out.append("swap: this host cannot turn swap off per job (no memory.memsw / memory.swap.max)") }
+        if r.memoryMax != nil && r.swapMax > 0 && !swapControl { out.append("swap: this host cannot limit swap per job") }
+        if let io = r.io {
+            if !ioLimits { out.append("io: no I/O controller on this host") }
+            else if !ioBuffered { out.append("io: cgroup v1 blkio limits only direct I/O here; buffered writes bypass them") }
+            _ = io
+        }
+        if r.pids != nil && !pids { out.append("pids: no pids controller on this host") }
+        return out
+    }
+}
+
+/// Creates the directories of a path level by level under `base`, remembering which it made,
+/// so that a failure can remove exactly those.
+struct CreatedDirectories {
+    private(set) var made: [String] = []
+
+    mutating func ensure(_ path: String, onCreate: (String) throws -> Void = { _ in }) throws {
+        if try Sys.makeDirectory(path) {
+            made.append(path)
+            try onCreate(path)
+        }
+    }
+
+    /// The same record with `path` added, for a directory made by hand.
+    func adding(_ path: String) -> CreatedDirectories {
+        var copy = self
+        copy.made.append(path)
+        return copy
+    }
+
+    /// Removes what was made, deepest first.
+    func rollback() {
+        for dir in made.reversed() { _ = dir.withCString { rmdir($0) } }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The cgroup path Berth uses as its root: `--cgroup-root`, or `<own cgroup>/berth`.
+func rootPath(explicit: String?, own: String) -> String {
+    if let explicit { return normalized(explicit) }
+    return normalized(own + "/berth")
+}
+
+func normalized(_ path: String) -> String {
+    "/" + path.split(separator: "/").joined(separator: "/")
+}

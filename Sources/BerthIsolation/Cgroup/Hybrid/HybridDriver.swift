@@ -1,0 +1,208 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import BerthCore
+
+/// The hybrid driver, for hosts with v1 controllers and a controller-less cgroup2 at
+/// `unified/`. Limits go into the v1 hierarchies; every run is also in the unified
+/// hierarchy, for PSI, `cgroup.kill` and CLONE_INTO_CGROUP.
+///
+/// v1 cannot do `memory.high`; its blkio throttle is flat and sees direct I/O only. The shim
+/// emulates `memory.oom.group` by killing the run's unified cgroup on an OOM kill.
+public struct HybridDriver: CgroupDriver {
+    public let mode = CgroupMode.hybrid
+    public let enforcement: Enforcement
+    let mount: String
+    /// Berth's root directory in each hierarchy, keyed by hierarchy name ("unified" for v2).
+    let roots: [String: String]
+    /// The v1 hierarchies in use, in a fixed order.
+    let hierarchies: [String]
+
+    static let wanted = ["cpu", "memory", "blkio", "pids", "cpuset"]
+
+    /// - Parameters:
+    ///   - mount: the tmpfs holding the hierarchies; a temporary directory in unit tests.
+    ///   - explicitRoot: `--cgroup-root`, one cgroup path used in every hierarchy.
+    ///   - ownCgroups: this process's cgroups (`ownCgroups()`); by default Berth's root is
+    ///     `<own cgroup>/berth` in each hierarchy, never a hierarchy's root.
+    public init(mount: String = "/sys/fs/cgroup", explicitRoot: String? = nil, ownCgroups: [String: String]) {
+        self.mount = mount
+        hierarchies = Self.wanted.filter { Sys.exists("\(mount)/\($0)/cgroup.procs") }
+        var roots: [String: String] = [:]
+        for h in hierarchies + ["unified"] {
+            let own = ownCgroups[h == "unified" ? "" : h] ?? "/"
+            let path = rootPath(explicit: explicitRoot, own: own)
+            roots[h] = "\(mount)/\(h)" + (path == "/" ? "" : path)
+        }
+        self.roots = roots
+        var e = Enforcement()
+        e.cpuMax = hierarchies.contains("cpu")
+        e.cpuWeight = e.cpuMax
+        e.memoryMax = hierarchies.contains("memory")
+        e.memoryHigh = false
+        e.swapControl = Sys.exists("\(mount)/memory/memory.memsw.limit_in_bytes")
+        e.oomGroup = e.memoryMax
+        e.ioLimits = hierarchies.contains("blkio")
+        e.ioBuffered = false
+        e.ioHierarchical = false
+        e.pids = hierarchies.contains("pids")
+        enforcement = e
+    }
+
+    func directories(_ suffix: String) -> [(hierarchy: String, path: String)] {
+        (hierarchies + ["unified"]).map { ($0, roots[$0]! + suffix) }
+    }
+
+    public func prepare() throws {
+        var made = CreatedDirectories()
+        do {
+            for (h, root) in directories("") {
+                let base = "\(mount)/\(h)"
+                var path = base
+                for component in root.dropFirst(base.count).split(separator: "/").map(String.init) + ["tenants"] {
+                    path += "/" + component
+                    try made.ensure(path) { try copyCpuset(h, $0) }
+                }
+            }
+        } catch {
+            made.rollback()
+            throw error
+        }
+    }
+
+    /// A new v1 cpuset cgroup starts with empty cpus and mems; nothing can join it until they
+    /// are copied from the parent.
+    func copyCpuset(_ hierarchy: String, _ dir: String) throws {
+        guard hierarchy == "cpuset" else { return }
+        let parent = String(dir[..<dir.lastIndex(of: "/")!])
+        for file in ["cpuset.cpus", "cpuset.mems"] {
+            let value = (Sys.read(parent + "/" + file) ?? "").trimmingWhitespace()
+            try Sys.write(dir + "/" + file, value)
+        }
+    }
+
+    public func createRun(_ place: RunPlace, resources r: Resources, ioDevice: BlockDevice?) throws -> RunCgroup {
+        let tenantSuffix = "/tenants/" + place.tenant.rawValue
+        let runSuffix = tenantSuffix + "/" + place.leafName
+        var made = CreatedDirectories()
+        var applied = AppliedLimits()
+        do {
+            for (h, dir) in directories(tenantSuffix) {
+                try made.ensure(dir) { try copyCpuset(h, $0) }
+            }
+            for (h, dir) in directories(runSuffix) {
+                guard try Sys.makeDirectory(dir) else { throw BerthError(.cgroup, "run cgroup \(dir) already exists") }
+                made = made.adding(dir)
+                try copyCpuset(h, dir)
+            }
+            let run = { (h: String) in self.roots[h]! + runSuffix }
+            if hierarchies.contains("cpu") {
+                if let quota = r.cpuQuotaMicros {
+                    try Sys.write(run("cpu") + "/cpu.cfs_period_us", String(Resources.cpuPeriodMicros))
+                    try Sys.write(run("cpu") + "/cpu.cfs_quota_us", String(quota))
+                    applied.cpuQuotaMicros = quota
+                    applied.cpuPeriodMicros = Resources.cpuPeriodMicros
+                }
+                if let weight = r.cpuWeight {
+                    // cgroup v2 weight 100 is v1's 1024 shares.
+                    try Sys.write(run("cpu") + "/cpu.shares", String(max(2, weight * 1024 / 100)))
+                    applied.cpuWeight = weight
+                }
+            }
+            if hierarchies.contains("memory"), let max = r.memoryMax {
+                try Sys.write(run("memory") + "/memory.limit_in_bytes", String(max))
+                applied.memoryMaxBytes = Resources.pageRounded(max)
+                if enforcement.swapControl {
+                    // memsw is memory plus swap, and must not be below limit_in_bytes: set it after.
+                    let (total, overflow) = max.addingReportingOverflow(r.swapMax)
+                    try Sys.write(run("memory") + "/memory.memsw.limit_in_bytes", String(overflow ? Int.max : total))
+                    applied.swapMaxBytes = Resources.pageRounded(r.swapMax)
+                }
+            }
+            if hierarchies.contains("blkio"), let io = r.io, let device = ioDevice {
+                let d = device.majorMinor
+                if let v = io.readBytesPerSecond { try Sys.write(run("blkio") + "/blkio.throttle.read_bps_device", "\(d) \(v)") }
+                if let v = io.writeBytesPerSecond { try Sys.write(run("blkio") + "/blkio.throttle.write_bps_device", "\(d) \(v)") }
+                if let v = io.readIOPS { try Sys.write(run("blkio") + "/blkio.throttle.read_iops_device", "\(d) \(v)") }
+                if let v = io.writeIOPS { try Sys.write(run("blkio") + "/blkio.throttle.write_iops_device", "\(d) \(v)") }
+                applied.ioDevice = d
+            }
+            if hierarchies.contains("pids"), let pids = r.pids {
+                try Sys.write(run("pids") + "/pids.max", String(pids))
+                applied.pids = pids
+            }
+        } catch {
+            made.rollback()
+            throw error
+        }
+        let run = { (h: String) in self.roots[h]! + runSuffix }
+        var stats: [(key: String, path: String)] = [
+            ("cpu.stat", run("unified") + "/cpu.stat"),
+            ("cpu.pressure", run("unified") + "/cpu.pressure"),
+            ("memory.pressure", run("unified") + "/memory.pressure"),
+            ("io.pressure", run("unified") + "/io.pressure"),
+        ]
+        let v1Stats = ["cpu": ["cpu.stat"],
+                       "memory": ["memory.usage_in_bytes", "memory.max_usage_in_bytes", "memory.failcnt", "memory.memsw.failcnt", "memory.oom_control"],
+                       "blkio": ["blkio.throttle.io_service_bytes", "blkio.throttle.io_serviced"],
+                       "pids": ["pids.current", "pids.events"]]
+        for h in hierarchies {
+            for file in v1Stats[h] ?? [] { stats.append((h == "cpu" ? "v1.cpu.stat" : file, run(h) + "/" + file)) }
+        }
+        return RunCgroup(
+            unifiedPath: run("unified"),
+            joinFiles: hierarchies.map { run($0) + "/cgroup.procs" },
+            oomControlDirectory: hierarchies.contains("memory") ? run("memory") : nil,
+            statFiles: stats,
+            directories: directories(runSuffix).map(\.path),
+            applied: applied,
+            warnings: enforcement.shortfalls(r))
+    }
+
+    public func removeRun(_ cgroup: RunCgroup) {
+        for dir in cgroup.directories { _ = rmdir(dir) }
+    }
+
+    public func removeIdleTree(tenant: TenantID) {
+        for suffix in ["/tenants/" + tenant.rawValue, "/tenants", ""] {
+            for (_, dir) in directories(suffix) { _ = rmdir(dir) }
+        }
+    }
+
+    public func stats(from files: [String: String]) -> RunStats {
+        var s = RunStats()
+        let cpu = StatParsers.flat(files["cpu.stat"] ?? "")
+        s.cpu.usageMicros = cpu["usage_usec"]
+        s.cpu.userMicros = cpu["user_usec"]
+        s.cpu.systemMicros = cpu["system_usec"]
+        if let text = files["v1.cpu.stat"] {
+            let v1 = StatParsers.flat(text)
+            s.cpu.periods = v1["nr_periods"]
+            s.cpu.throttledPeriods = v1["nr_throttled"]
+            s.cpu.throttledMicros = v1["throttled_time"].map { $0 / 1000 }
+        }
+        s.memory.currentBytes = files["memory.usage_in_bytes"].flatMap(StatParsers.single)
+        s.memory.peakBytes = files["memory.max_usage_in_bytes"].flatMap(StatParsers.single)
+        // With swap off, memory+swap (memsw) may hit its equal limit first: count both.
+        if let failcnt = files["memory.failcnt"].flatMap(StatParsers.single) {
+            s.memory.maxEvents = failcnt + (files["memory.memsw.failcnt"].flatMap(StatParsers.single) ?? 0)
+        }
+        s.memory.oomKills = files["memory.oom_control"].map { StatParsers.flat($0)["oom_kill"] ?? 0 }
+        if let bytes = files["blkio.throttle.io_service_bytes"] {
+            let devices = StatParsers.blkio(bytes).filter { $0.key != "Total" }.values
+            s.io.readBytes = devices.reduce(0) { $0 + ($1["Read"] ?? 0) }
+            s.io.writeBytes = devices.reduce(0) { $0 + ($1["Write"] ?? 0) }
+        }
+        if let ops = files["blkio.throttle.io_serviced"] {
+            let devices = StatParsers.blkio(ops).filter { $0.key != "Total" }.values
+            s.io.readOps = devices.reduce(0) { $0 + ($1["Read"] ?? 0) }
+            s.io.writeOps = devices.reduce(0) { $0 + ($1["Write"] ?? 0) }
+        }
+        s.pids.current = files["pids.current"].flatMap(StatParsers.single)
+        s.pids.maxEvents = files["pids.events"].map { StatParsers.flat($0)["max"] ?? 0 }
+        s.cpuPressure = files["cpu.pressure"].flatMap(StatParsers.pressure)
+        s.memoryPressure = files["memory.pressure"].flatMap(StatParsers.pressure)
+        s.ioPressure = files["io.pressure"].flatMap(StatParsers.pressure)
+        return s
+    }
+}

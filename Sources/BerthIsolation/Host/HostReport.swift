@@ -1,0 +1,101 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import BerthCore
+import CSeccomp
+
+/// What `berth doctor` tells a user: what this host can do, and what to fix.
+public struct HostReport: Sendable {
+    public enum Level: String, Sendable { case ok = "ok", warn = "warn", fail = "FAIL" }
+
+    public struct Check: Sendable {
+        public var name: String
+        public var level: Level
+        public var detail: String
+        public var fix: String?
+    }
+
+    public var checks: [Check] = []
+    public var hasFailures: Bool { checks.contains { $0.level == .fail } }
+
+    /// Inspects the host. Reads only; changes nothing.
+    public static func inspect(mount: String = "/sys/fs/cgroup", cgroupRoot: String? = nil) -> HostReport {
+        var r = HostReport()
+        let mode = try? CgroupMode.detect(mount: mount)
+        switch mode {
+        case .v2?:
+            let controllers = (Sys.read(mount + "/cgroup.controllers") ?? "").trimmingWhitespace()
+            r.add("cgroup mode", .ok, "cgroup v2 (unified); controllers: \(controllers)")
+            let missing = ["cpu", "memory", "io", "pids"].filter { !controllers.split(separator: " ").contains(Substring($0)) }
+            if !missing.isEmpty { r.add("controllers", .warn, "missing: \(missing.joined(separator: ", "))", fix: "enable them in the parent's cgroup.subtree_control") }
+        case .hybrid?:
+            let v1 = HybridDriver.wanted.filter { Sys.exists("\(mount)/\($0)/cgroup.procs") }
+            r.add("cgroup mode", .ok, "hybrid: v1 controllers \(v1.joined(separator: ", ")) plus cgroup2 at \(mount)/unified")
+            r.add("enforcement", .warn, "hybrid hosts cannot enforce memory.high or buffered-write I/O limits, and v1 blkio limits are not hierarchical",
+                  fix: "boot with systemd.unified_cgroup_hierarchy=1 (or cgroup_no_v1=all) for full cgroup v2")
+        case .v1?, nil:
+            r.add("cgroup mode", .fail, "no cgroup2 mount at \(mount) or \(mount)/unified", fix: "mount cgroup2, or boot a kernel with cgroup v2")
+        }
+        if let mode, mode != .v1 {
+            r.checkDelegation(mode: mode, mount: mount, cgroupRoot: cgroupRoot)
+        }
+        if Sys.exists("/proc/pressure/cpu") {
+            r.add("PSI", .ok, "pressure stall information enabled")
+        } else {
+            r.add("PSI", .warn, "/proc/pressure is missing: contention reports need it", fix: "boot with psi=1 (Debian kernels disable PSI by default)")
+        }
+        let api = seccomp_api_get()
+        if Sys.exists("/proc/sys/kernel/seccomp/actions_avail") && api >= 1 {
+            let v = seccomp_version()
+            r.add("seccomp", .ok, "libseccomp \(v?.pointee.major ?? 0).\(v?.pointee.minor ?? 0).\(v?.pointee.micro ?? 0), API level \(api)")
+        } else {
+            r.add("seccomp", .fail, "the kernel has no seccomp filter support", fix: "use a kernel with CONFIG_SECCOMP_FILTER=y")
+        }
+        r.add(tool: "tc", "network shaping", package: "iproute2")
+        if Sys.exists("/proc/self/ns/net") { r.add("netns", .ok, "network namespaces available") }
+        else { r.add("netns", .warn, "no network namespaces", fix: "use a kernel with CONFIG_NET_NS=y") }
+        r.add(tool: "qemu-system-x86_64", "the cgroup v2 VM suite", package: "qemu-system-x86", required: false)
+        return r
+    }
+
+    mutating func add(_ name: String, _ level: Level, _ detail: String, fix: String? = nil) {
+        checks.append(Check(name: name, level: level, detail: detail, fix: fix))
+    }
+
+    mutating func add(tool: String, _ purpose: String, package: String, required: Bool = true) {
+        if let path = which(tool) { add(tool, .ok, "\(path), for \(purpose)") }
+        else { add(tool, required ? .warn : .warn, "not found; needed for \(purpose)", fix: "apt-get install \(package)") }
+    }
+
+    mutating func checkDelegation(mode: CgroupMode, mount: String, cgroupRoot: String?) {
+        let own = ownCgroups()
+        let ownPath = mode == .v2 ? (own[""] ?? "/") : (own["memory"] ?? "/")
+        let hierarchy = mode == .v2 ? mount : mount + "/memory"
+        let root = rootPath(explicit: cgroupRoot, own: ownPath)
+        var existing = hierarchy + root
+        while !Sys.exists(existing) { existing = (existing as NSString).deletingLastPathComponent }
+        guard access(existing, W_OK) == 0 else {
+            add("delegation", .fail, "\(existing) is not writable by uid \(getuid())", fix: "run as root, or delegate a subtree: systemd unit with Delegate=yes, or --cgroup-root")
+            return
+        }
+        if mode == .v2 && ownPath != "/" && (root == ownPath || root.hasPrefix(ownPath + "/")) {
+            let others = (Sys.read(hierarchy + ownPath + "/cgroup.procs") ?? "").split(separator: "\n").filter { Int32($0) != getpid() }
+            if !others.isEmpty {
+                add("delegation", .fail, "Berth's root \(root) is under \(ownPath), which holds \(others.count) other process(es); cgroup v2 forbids that once controllers are enabled",
+                    fix: "systemd unit with Delegate=yes, systemd-run --scope -p Delegate=yes, or --cgroup-root")
+                return
+            }
+        }
+        add("delegation", .ok, "Berth's root \(hierarchy + (root == "/" ? "" : root)) can be created and written")
+    }
+}
+
+/// The first executable called `name` in PATH (plus the sbin directories root uses).
+func which(_ name: String) -> String? {
+    let path = (ProcessInfo.processInfo.environment["PATH"] ?? "") + ":/usr/local/sbin:/usr/sbin:/sbin:/usr/bin:/bin"
+    for dir in path.split(separator: ":") where access("\(dir)/\(name)", X_OK) == 0 {
+        return "\(dir)/\(name)"
+    }
+    return nil
+}

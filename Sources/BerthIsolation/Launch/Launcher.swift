@@ -1,0 +1,189 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import BerthCore
+
+/// Starts runs: creates the run's cgroup with its limits, then execs a `berth-shim` in a new
+/// session to be the job's parent. The shim outlives the caller, so `berth run` can be
+/// killed and the run still ends properly and records its status.
+public struct Launcher: Sendable {
+    public let driver: any CgroupDriver
+    public let shimPath: String
+    /// Where status files go (`/run/berth/runs`): a runtime directory, not durable storage.
+    public let runtimeDirectory: String
+
+    public init(driver: any CgroupDriver, shimPath: String? = nil, runtimeDirectory: String = "/run/berth/runs") {
+        self.driver = driver
+        self.shimPath = shimPath ?? Launcher.defaultShimPath()
+        self.runtimeDirectory = runtimeDirectory
+    }
+
+    /// `$BERTH_SHIM`, or `berth-shim` beside the running executable.
+    public static func defaultShimPath() -> String {
+        if let path = ProcessInfo.processInfo.environment["BERTH_SHIM"] { return path }
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return (exe as NSString).deletingLastPathComponent + "/berth-shim"
+    }
+
+    /// The host's driver, detected by statfs magic, for the cgroups this process is in.
+    public static func hostDriver(cgroupRoot: String? = nil, mount: String = "/sys/fs/cgroup") throws -> any CgroupDriver {
+        let own = ownCgroups()
+        switch try CgroupMode.detect(mount: mount) {
+        case .v2: return CgroupV2Driver(mount: mount, explicitRoot: cgroupRoot, ownCgroup: own[""] ?? "/")
+        case .hybrid: return HybridDriver(mount: mount, explicitRoot: cgroupRoot, ownCgroups: own)
+        case .v1: throw BerthError(.unsupported, "this host has cgroup v1 only; Berth needs cgroup v2 or hybrid mode (a cgroup2 mount at \(mount)/unified)")
+        }
+    }
+
+    /// Validates the spec against the host, creates the cgroup and starts the shim.
+    /// Nothing is left behind when it throws.
+    public func start(_ spec: RunSpec) throws -> StartedRun {
+        guard !spec.argv.isEmpty else { throw BerthError.invalid("command", "must not be empty") }
+        let shortfalls = driver.enforcement.shortfalls(spec.resources)
+        if spec.strict && !shortfalls.isEmpty {
+            throw BerthError(.unsupported, "strict mode: " + shortfalls.joined(separator: "; "))
+        }
+        var device: BlockDevice?
+        if let io = spec.resources.io {
+            device = try BlockDevice.holding(io.devicePath ?? spec.workingDirectory, field: io.devicePath == nil ? "io-write" : "io-device")
+        }
+        try ensureRuntimeDirectory()
+        try driver.prepare()
+        let place = RunPlace(tenant: spec.tenant.id, job: spec.jobID, run: spec.runID)
+        let cgroup = try driver.createRun(place, resources: spec.resources, ioDevice: device)
+        let statusPath = "\(runtimeDirectory)/\(spec.runID.rawValue).json"
+        var args = [shimPath, "--status", statusPath, "--cgroup", cgroup.unifiedPath, "--cwd", spec.workingDirectory]
+        for file in cgroup.joinFiles { args += ["--join", file] }
+        if let dir = cgroup.oomControlDirectory, spec.resources.memoryMax != nil { args += ["--oom-control", dir] }
+        for (key, path) in cgroup.statFiles { args += ["--stat", "\(key)=\(path)"] }
+        for dir in cgroup.directories { args += ["--rmdir", dir] }
+        if let t = spec.timeoutMillis { args += ["--timeout-ms", String(t)] }
+        args += ["--grace-ms", String(spec.graceMillis), "--"]
+        args += [resolveExecutable(spec.argv[0], environment: spec.environment)] + spec.argv
+        let pid: pid_t
+        do {
+            pid = try spawnInNewSession(args, environment: spec.environment)
+        } catch {
+            driver.removeRun(cgroup)
+            throw error
+        }
+        return StartedRun(spec: spec, shimPID: pid, statusPath: statusPath, cgroup: cgroup, driver: driver)
+    }
+
+    func ensureRuntimeDirectory() throws {
+        var path = ""
+        for component in runtimeDirectory.split(separator: "/") {
+            path += "/" + component
+            if mkdir(path, 0o700) != 0 && errno != EEXIST {
+                throw BerthError(.system, "mkdir \(path): \(Sys.errnoText(errno))")
+            }
+        }
+    }
+
+    /// `argv[0]` as `execvp` would find it in the job's PATH; unchanged when not found, so the
+    /// child's exec reports ENOENT with the name the user gave.
+    func resolveExecutable(_ name: String, environment: [String]) -> String {
+        if name.contains("/") { return name }
+        let pathVar = environment.last { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) } ?? "/usr/local/bin:/usr/bin:/bin"
+        for dir in pathVar.split(separator: ":") {
+            let candidate = "\(dir)/\(name)"
+            var st = stat()
+            if stat(candidate, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG && access(candidate, X_OK) == 0 { return candidate }
+        }
+        return name
+    }
+}
+
+/// posix_spawn in a new session with default signal dispositions and an empty mask.
+func spawnInNewSession(_ argv: [String], environment: [String]) throws -> pid_t {
+    var attr = posix_spawnattr_t()
+    posix_spawnattr_init(&attr)
+    defer { posix_spawnattr_destroy(&attr) }
+    // POSIX_SPAWN_SETSID (0x80, glibc ≥ 2.26) is a macro Swift does not import.
+    posix_spawnattr_setflags(&attr, Int16(0x80 | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+    var none = sigset_t()
+    sigemptyset(&none)
+    posix_spawnattr_setsigmask(&attr, &none)
+    var defaults = sigset_t()
+    sigemptyset(&defaults)
+    for sig in [SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGCHLD, SIGQUIT] { sigaddset(&defaults, sig) }
+    posix_spawnattr_setsigdefault(&attr, &defaults)
+    let cArgs = argv.map { strdup($0) } + [nil]
+    let cEnv = environment.map { strdup($0) } + [nil]
+    defer { (cArgs + cEnv).forEach { free($0) } }
+    var pid: pid_t = 0
+    let rc = posix_spawn(&pid, argv[0], nil, &attr, cArgs, cEnv)
+    guard rc == 0 else { throw BerthError(.launch, "cannot start the shim \(argv[0]): \(Sys.errnoText(rc))") }
+    return pid
+}
+
+/// A run whose shim is running.
+public struct StartedRun: Sendable {
+    public let spec: RunSpec
+    public let shimPID: pid_t
+    public let statusPath: String
+    public let cgroup: RunCgroup
+    let driver: any CgroupDriver
+
+    /// Forwards a signal to the shim, which passes SIGINT/SIGTERM on to the job and
+    /// escalates after the grace period.
+    public func signal(_ sig: Int32) { kill(shimPID, sig) }
+
+    /// Waits for the shim to exit and returns how the run ended.
+    public func wait() -> RunResult {
+        var status: Int32 = 0
+        while waitpid(shimPID, &status, 0) < 0 && errno == EINTR {}
+        guard let s = ShimStatus.read(statusPath), s.state == "ended" else {
+            driver.removeRun(cgroup)
+            return RunResult(spec: spec, ending: .launchFailed(message: "the shim ended (wait status \(status)) without writing \(statusPath)"),
+                             stats: RunStats(), wallMillis: 0, cgroup: cgroup, stuck: false, cgroupRemoved: false, jobPID: 0)
+        }
+        return RunResult(spec: spec, status: s, cgroup: cgroup, driver: driver)
+    }
+}
+
+/// How a run ended, with its final stats and what was applied.
+public struct RunResult: Sendable {
+    public let spec: RunSpec
+    public let ending: RunEnding
+    public let stats: RunStats
+    public let wallMillis: Int
+    public let cgroup: RunCgroup
+    /// The cgroup still held processes after `cgroup.kill` and the bounded wait.
+    public let stuck: Bool
+    public let cgroupRemoved: Bool
+    public let jobPID: Int32
+
+    init(spec: RunSpec, ending: RunEnding, stats: RunStats, wallMillis: Int, cgroup: RunCgroup, stuck: Bool, cgroupRemoved: Bool, jobPID: Int32) {
+        self.spec = spec
+        self.ending = ending
+        self.stats = stats
+        self.wallMillis = wallMillis
+        self.cgroup = cgroup
+        self.stuck = stuck
+        self.cgroupRemoved = cgroupRemoved
+        self.jobPID = jobPID
+    }
+
+    /// Interprets an ended status file.
+    public init(spec: RunSpec, status s: ShimStatus, cgroup: RunCgroup, driver: any CgroupDriver) {
+        let stats = driver.stats(from: s.stats ?? [:])
+        let oomKilled = (stats.memory.oomKills ?? 0) > 0 || s.oomGroupKill == true
+        // The run's own counters show whether its own limit was hit; if not, an ancestor's was.
+        let ownLimit = (stats.memory.oomEvents ?? 0) > 0 || (stats.memory.maxEvents ?? 0) > 0
+        let ending: RunEnding
+        switch s.how ?? "" {
+        case "exec_failed": ending = .execFailed(errno: s.errno ?? 0)
+        case "launch_failed": ending = .launchFailed(message: (s.message ?? "shim failure") + (s.errno.map { $0 != 0 ? ": \(Sys.errnoText(Int32($0)))" : "" } ?? ""))
+        case "timeout": ending = .timedOut
+        case "stopped": ending = .stopped(signal: s.signal ?? 15)
+        case _ where oomKilled: ending = .oomKilled(byTenantLimit: !ownLimit)
+        case "signaled": ending = .signaled(signal: s.signal ?? 0)
+        default: ending = .exited(code: s.code ?? 0)
+        }
+        let wall = Int(((s.endedNanos ?? s.startedNanos) - s.startedNanos) / 1_000_000)
+        self.init(spec: spec, ending: ending, stats: stats, wallMillis: wall, cgroup: cgroup,
+                  stuck: s.stuck ?? false, cgroupRemoved: s.cgroupRemoved ?? false, jobPID: s.pid)
+    }
+}

@@ -1,0 +1,58 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import BerthCore
+
+/// Thin, throwing wrappers over the file syscalls the drivers use. Each error names the
+/// operation, the path, the value and the errno, as a person debugging a host needs.
+enum Sys {
+    /// Runs `body` until it stops failing with EINTR; throws with `what` on any other failure.
+    @discardableResult
+    static func retrying<T: BinaryInteger>(_ code: BerthError.Code, _ what: @autoclosure () -> String, _ body: () -> T) throws -> T {
+        while true {
+            let r = body()
+            if r >= 0 { return r }
+            let e = errno
+            if e == EINTR { continue }
+            throw BerthError(code, "\(what()): \(errnoText(e))")
+        }
+    }
+
+    static func errnoText(_ e: Int32) -> String {
+        String(cString: strerror(e)) + " (errno \(e))"
+    }
+
+    /// Writes `value` to `path`, as `echo value > path` would.
+    static func write(_ path: String, _ value: String, code: BerthError.Code = .cgroup) throws {
+        let fd = try retrying(code, "open \(path)") { open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) }
+        defer { close(fd) }
+        let bytes = Array(value.utf8)
+        try retrying(code, "write '\(value)' to \(path)") { bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) } }
+    }
+
+    /// Reads a small file whole, or nil when it cannot be opened.
+    static func read(_ path: String, limit: Int = 65_536) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: limit)
+        var total = 0
+        while total < limit {
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + total, limit - total) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            total += n
+        }
+        return String(decoding: buffer[0..<total], as: UTF8.self)
+    }
+
+    static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+    /// mkdir that reports whether it created the directory (false: it was already there).
+    static func makeDirectory(_ path: String, mode: mode_t = 0o755) throws -> Bool {
+        if mkdir(path, mode) == 0 { return true }
+        let e = errno
+        if e == EEXIST { return false }
+        throw BerthError(.cgroup, "mkdir \(path): \(errnoText(e))")
+    }
+}

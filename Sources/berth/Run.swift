@@ -1,0 +1,109 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import BerthCore
+import BerthIsolation
+import Dispatch
+import Foundation
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a command as a job in its own limited cgroup and wait for it.",
+        discussion: """
+            Exit codes: the job's own; 128+N for signal N (137 for an OOM kill); 124 on timeout; \
+            125 when Berth fails or arguments are bad; 126 when the command cannot be executed; \
+            127 when it is not found. A one-line summary goes to stderr (or --summary-file).
+            """)
+
+    @Option(help: "CPU limit in cores: 0.5 or 500m.") var cpu: String?
+    @Option(name: .customLong("cpu-weight"), help: "Relative CPU weight, 1 to 10000 (default 100).") var cpuWeight: String?
+    @Option(help: "Memory limit: 64Mi, 2G (G = 10^9, Gi = 2^30).") var memory: String?
+    @Option(name: .customLong("memory-high"), help: "Soft memory limit: throttled and reclaimed above it, never killed.") var memoryHigh: String?
+    @Option(help: "Swap allowed (default 0: off).") var swap: String?
+    @Option(name: .customLong("io-read"), help: "Read bandwidth limit in bytes per second: 10Mi.") var ioRead: String?
+    @Option(name: .customLong("io-write"), help: "Write bandwidth limit in bytes per second: 1Mi.") var ioWrite: String?
+    @Option(name: .customLong("io-read-iops"), help: "Read operations per second.") var ioReadIOPS: String?
+    @Option(name: .customLong("io-write-iops"), help: "Write operations per second.") var ioWriteIOPS: String?
+    @Option(name: .customLong("io-device"), help: "A path on the disk the I/O limits apply to (default: the working directory's).") var ioDevice: String?
+    @Option(help: "Maximum number of tasks (processes and threads).") var pids: String?
+    @Option(help: "Tenant to run as (default: default).") var tenant: String?
+    @Option(help: "Stop the job after this long: 30s, 5m, 1h. Exit code 124.") var timeout: String?
+    @Option(help: "Time between SIGTERM and kill when stopping (default 10s).") var grace: String?
+    @Flag(help: "Fail instead of warning when the host cannot enforce a limit.") var strict = false
+    @Flag(help: "Print the summary as one JSON object.") var json = false
+    @Option(name: .customLong("summary-file"), help: "Write the summary to this file instead of stderr.") var summaryFile: String?
+    @Option(name: [.customShort("e"), .customLong("env")], help: "Set KEY=VALUE in the job's environment; KEY alone copies it from here.") var env: [String] = []
+    @Option(name: .customLong("workdir"), help: "The job's working directory (default: the current one).") var workdir: String?
+    @Option(name: .customLong("cgroup-root"), help: "Berth's cgroup root, as a cgroup path (default: <own cgroup>/berth).") var cgroupRoot: String?
+    @Option(name: .customLong("runtime-dir"), help: "Where run status files go (default /run/berth/runs).") var runtimeDir: String = "/run/berth/runs"
+    @Argument(parsing: .postTerminator, help: "The command and its arguments, after --.") var command: [String] = []
+
+    mutating func run() throws {
+        let argv = command.first == "--" ? Array(command.dropFirst()) : command
+        guard !argv.isEmpty else { throw BerthError.invalid("command", "is missing: berth run [options] -- COMMAND [ARGS…]") }
+        var request = ResourceRequest()
+        request.cpu = cpu; request.cpuWeight = cpuWeight; request.memory = memory; request.memoryHigh = memoryHigh
+        request.swap = swap; request.ioRead = ioRead; request.ioWrite = ioWrite; request.ioReadIOPS = ioReadIOPS
+        request.ioWriteIOPS = ioWriteIOPS; request.ioDevice = ioDevice; request.pids = pids
+        let cwd = workdir ?? FileManager.default.currentDirectoryPath
+        var spec = RunSpec(argv: argv, environment: try jobEnvironment(), workingDirectory: cwd)
+        spec.resources = try Resources(parsing: request)
+        if let tenant { spec.tenant = try TenantName(tenant) }
+        if let timeout { spec.timeoutMillis = try parseDuration(timeout, field: "timeout") }
+        if let grace { spec.graceMillis = try parseDuration(grace, field: "grace") }
+        spec.strict = strict
+        spec.environment += ["BERTH_TENANT=\(spec.tenant)", "BERTH_JOB_ID=\(spec.jobID)", "BERTH_RUN_ID=\(spec.runID)"]
+
+        let launcher = Launcher(driver: try Launcher.hostDriver(cgroupRoot: cgroupRoot), runtimeDirectory: runtimeDir)
+        for sig in [SIGINT, SIGTERM, SIGHUP] { signal(sig, SIG_IGN) }
+        let started = try launcher.start(spec)
+        for warning in started.cgroup.warnings { printError("berth: warning: \(warning)") }
+        // Forward stop requests to the shim; it passes them to the job and escalates after --grace.
+        let sources = [SIGINT, SIGTERM, SIGHUP].map { sig in
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { started.signal(sig) }
+            source.resume()
+            return source
+        }
+        let result = started.wait()
+        sources.forEach { $0.cancel() }
+        launcher.driver.removeIdleTree(tenant: spec.tenant.id)
+
+        if case .execFailed(let errno) = result.ending {
+            let what = errno == ENOENT ? "no such file" : errno == EACCES ? "permission denied" : "cannot execute"
+            printError("berth: \(what): \(argv[0])")
+        }
+        let report = RunReport(result)
+        let text = json ? report.json : report.line
+        if let summaryFile {
+            guard FileManager.default.createFile(atPath: summaryFile, contents: Array((text + "\n").utf8).withUnsafeBytes { Data($0) }) else {
+                throw BerthError(.system, "summary-file: cannot write \(summaryFile)")
+            }
+        } else {
+            printError(text)
+        }
+        Glibc.exit(result.ending.exitCode)
+    }
+
+    /// The job's environment: a fixed PATH and locale, plus what `--env` adds. Nothing else
+    /// of the caller's environment reaches the job.
+    func jobEnvironment() throws -> [String] {
+        var vars: [(String, String)] = [("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")]
+        let here = ProcessInfo.processInfo.environment
+        for name in ["TERM", "LANG", "HOME"] { if let v = here[name] { vars.append((name, v)) } }
+        for item in env {
+            let parts = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let key = String(parts[0])
+            guard !key.isEmpty, key.utf8.allSatisfy({ $0 == 95 || ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) }),
+                  !key.hasPrefix("BERTH_") else {
+                throw BerthError.invalid("env", "names must be letters, digits and '_', and not start with BERTH_", got: item)
+            }
+            guard !item.contains("\0") else { throw BerthError.invalid("env", "must not contain NUL", got: item) }
+            let value = parts.count == 2 ? String(parts[1]) : (here[key] ?? "")
+            vars.removeAll { $0.0 == key }
+            vars.append((key, value))
+        }
+        return vars.map { "\($0.0)=\($0.1)" }
+    }
+}
