@@ -408,16 +408,10 @@ int main(int argc, char **argv) {
         if (efd >= 0 && (fds[1].revents & POLLIN)) {
             uint64_t count;
             (void)!read(efd, &count, sizeof(count));
-            // oom.group emulation on v1: an OOM kill ends the whole run, as memory.oom.group=1 would.
-            FILE *f = NULL;
-            char path[4096];
-            snprintf(path, sizeof(path), "%s/memory.oom_control", cfg.oom_control);
-            f = fopen(path, "re");
-            char key[64]; long long val; int killed = 0;
-            while (f && fscanf(f, "%63s %lld", key, &val) == 2)
-                if (strcmp(key, "oom_kill") == 0 && val > 0) killed = 1;
-            if (f) fclose(f);
-            if (killed) { o.oom_group_kill = 1; kill_cgroup(); }
+            // oom.group emulation on v1: an OOM in the run ends the whole run, as
+            // memory.oom.group=1 would. The event fires before oom_kill is counted, so act on it.
+            o.oom_group_kill = 1;
+            kill_cgroup();
         }
         struct signalfd_siginfo si;
         while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {

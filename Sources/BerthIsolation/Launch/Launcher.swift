@@ -171,7 +171,9 @@ public struct RunResult: Sendable {
         let stats = driver.stats(from: s.stats ?? [:])
         let oomKilled = (stats.memory.oomKills ?? 0) > 0 || s.oomGroupKill == true
         // The run's own counters show whether its own limit was hit; if not, an ancestor's was.
-        let ownLimit = (stats.memory.oomEvents ?? 0) > 0 || (stats.memory.maxEvents ?? 0) > 0
+        // (v1 counts no such event reliably; there, a peak at the limit shows it.)
+        let peakAtLimit = cgroup.applied.memoryMaxBytes.map { (stats.memory.peakBytes ?? 0) >= $0 } ?? false
+        let ownLimit = (stats.memory.oomEvents ?? 0) > 0 || (stats.memory.maxEvents ?? 0) > 0 || peakAtLimit
         let ending: RunEnding
         switch s.how ?? "" {
         case "exec_failed": ending = .execFailed(errno: s.errno ?? 0)
