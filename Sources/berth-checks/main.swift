@@ -160,9 +160,12 @@ func workload(_ args: [String]) -> Never {
     switch args.first {
     case "alloc":
         let megabytes = Int(args[1]) ?? 100
+        let sink = open("/dev/null", O_WRONLY)
         for _ in 0..<megabytes {
             guard let p = malloc(1 << 20) else { exit(3) }
             memset(p, 1, 1 << 20)
+            // Hand the memory to a syscall, so an optimizer cannot drop the allocation.
+            _ = write(sink, p, 1 << 20)
         }
         exit(0)
     case "spin":

@@ -87,7 +87,9 @@ public struct HybridDriver: CgroupDriver {
         var made = CreatedDirectories()
         var applied = AppliedLimits()
         do {
-            for (h, dir) in directories(tenantSuffix) {
+            // Every level is ensured, not assumed: another `berth run` may have just removed
+            // an idle tenants level.
+            for (h, dir) in directories("") + directories("/tenants") + directories(tenantSuffix) {
                 try made.ensure(dir) { try copyCpuset(h, $0) }
             }
             for (h, dir) in directories(runSuffix) {

@@ -46,6 +46,7 @@ public struct CgroupV2Driver: CgroupDriver {
 
     public func prepare() throws {
         var made = CreatedDirectories()
+        var moved = false
         do {
             var path = ""
             for component in root.split(separator: "/") {
@@ -60,11 +61,12 @@ public struct CgroupV2Driver: CgroupDriver {
                 if !others.isEmpty { throw notDelegated(directory(ownCgroup), others) }
                 try made.ensure(rootDirectory + "/daemon")
                 try Sys.write(rootDirectory + "/daemon/cgroup.procs", String(processID))
+                moved = true
             }
             var level = "/"
             for component in [""] + root.split(separator: "/").map(String.init) {
                 if !component.isEmpty { level = level == "/" ? "/" + component : level + "/" + component }
-                try enableControllers(at: level)
+                try enableControllers(at: level, movedSelf: moved)
             }
             try made.ensure(rootDirectory + "/tenants") { _ in try enableControllers(at: root + "/tenants") }
         } catch {
@@ -74,14 +76,15 @@ public struct CgroupV2Driver: CgroupDriver {
     }
 
     /// Writes `+ctrl` for each missing controller into the level's `cgroup.subtree_control`.
-    func enableControllers(at level: String) throws {
+    /// `movedSelf`: Berth has just left its own cgroup, which the kernel no longer lists it in.
+    func enableControllers(at level: String, movedSelf: Bool = false) throws {
         let dir = directory(level)
         let enabled = Set((Sys.read(dir + "/cgroup.subtree_control") ?? "")
             .split(whereSeparator: \.isWhitespace).map { $0.hasPrefix("+") ? String($0.dropFirst()) : String($0) })
         let missing = controllers.filter { !enabled.contains($0) }
         guard !missing.isEmpty else { return }
         if level != "/" {
-            let inside = processes(in: dir)
+            let inside = processes(in: dir).filter { !(movedSelf && $0 == processID) }
             if !inside.isEmpty { throw notDelegated(dir, inside) }
         }
         try Sys.write(dir + "/cgroup.subtree_control", missing.map { "+" + $0 }.joined(separator: " "))
@@ -109,6 +112,10 @@ public struct CgroupV2Driver: CgroupDriver {
         var warnings = enforcement.shortfalls(r)
         var applied = AppliedLimits()
         do {
+            // Every level is ensured, not assumed: another `berth run` may have just removed
+            // an idle tenants level.
+            try made.ensure(rootDirectory) { _ in try enableControllers(at: root) }
+            try made.ensure(rootDirectory + "/tenants") { _ in try enableControllers(at: root + "/tenants") }
             try made.ensure(tenantDir) { _ in try enableControllers(at: root + "/tenants/" + place.tenant.rawValue) }
             guard try Sys.makeDirectory(runDir) else {
                 throw BerthError(.cgroup, "run cgroup \(runDir) already exists")

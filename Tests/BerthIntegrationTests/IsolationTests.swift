@@ -1,0 +1,172 @@
+import Foundation
+import Testing
+
+/// Everything that creates cgroups runs in this one serialized suite: the checks measure
+/// rates and share the host's cgroup tree.
+@Suite(.serialized, .enabled(if: Host.rootTests, "needs root: creates cgroups on this host"))
+struct IsolationTests {
+    static let checkNames = ["oom-kill", "cpu-quota", "pids-fork-bomb", "io-write-limit",
+                             "missing-binary", "exit-codes", "survives-caller-kill"]
+
+    @Test func theChecksListIsComplete() throws {
+        let listed = try Command.run([Host.binDir + "/berth-checks", "--list"]).stdout.split(separator: "\n").map(String.init)
+        #expect(listed == Self.checkNames)
+    }
+
+    /// The same checks the cgroup v2 VM runs, here with the host's (hybrid) driver.
+    @Test(arguments: checkNames)
+    func hostCheck(_ name: String) throws {
+        let scratch = try Host.scratch()
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let r = try Command.run([Host.binDir + "/berth-checks", "--scratch", scratch, name])
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        #expect(r.stdout.contains("PASS \(name):"), "\(r.stdout)")
+        #expect(r.stdout.contains("1 passed, 0 failed"))
+        #expect(Host.leftoverCgroups().isEmpty, "left behind: \(Host.leftoverCgroups())")
+    }
+
+    /// The same checks inside a micro-VM with a pure cgroup v2 kernel (qemu/TCG).
+    @Test func cgroupV2VirtualMachine() throws {
+        let r = try Command.run(["/bin/bash", Host.packageRoot + "/cgroups/vm/run.sh"])
+        #expect(r.status == 0, "\(r.stdout)\n\(r.stderr.suffix(2000))")
+        #expect(r.stdout.contains("PASS expect-refusal:"), "Berth must refuse a v2 cgroup shared with another process")
+        #expect(r.stdout.contains("driver: v2"))
+        for name in Self.checkNames { #expect(r.stdout.contains("PASS \(name):"), "\(name) in the VM:\n\(r.stdout)") }
+        #expect(r.stdout.contains("vm: all checks passed"))
+    }
+
+    // MARK: berth run, as a user drives it
+
+    var berth: String { Host.binDir + "/berth" }
+
+    @Test func outputAndExitCodePassThrough() throws {
+        let r = try Command.run([berth, "run", "--", "sh", "-c", "echo out; echo err >&2; exit 3"])
+        #expect(r.status == 3)
+        #expect(r.stdout == "out\n", "the job's stdout carries nothing of Berth's")
+        #expect(r.stderr.contains("err\n"))
+        #expect(r.stderr.contains("berth: exited with code 3 · cpu "))
+        #expect(r.stderr.contains("peak memory") && r.stderr.contains("wrote") && r.stderr.contains("wall"))
+    }
+
+    @Test func jsonSummaryGoesToTheSummaryFile() throws {
+        let scratch = try Host.scratch()
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let file = scratch + "/summary.json"
+        let r = try Command.run([berth, "run", "--json", "--summary-file", file, "--memory", "64Mi", "--", "sh", "-c", "echo hi"])
+        #expect(r.status == 0 && r.stdout == "hi\n" && r.stderr.isEmpty)
+        let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: file))) as? [String: Any]
+        #expect(object?["exit_code"] as? Int == 0)
+        #expect(object?["reason"] as? String == "exited")
+        #expect((object?["applied"] as? [String: Any])?["memoryMaxBytes"] as? Int == 64 << 20)
+        #expect(object?["cgroup_removed"] as? Bool == true)
+    }
+
+    @Test func oomKillIs137() throws {
+        let r = try Command.run([berth, "run", "--memory", "32Mi", "--", Host.binDir + "/berth-checks", "workload", "alloc", "100"])
+        #expect(r.status == 137)
+        #expect(r.stderr.contains("OOM killed (job's memory limit)"))
+    }
+
+    @Test func timeoutIs124() throws {
+        let r = try Command.run([berth, "run", "--timeout", "500ms", "--grace", "200ms", "--", "sleep", "30"])
+        #expect(r.status == 124)
+        #expect(r.stderr.contains("timed out"))
+    }
+
+    @Test func missingAndUnexecutableCommands() throws {
+        let missing = try Command.run([berth, "run", "--", "/usr/bin/nope"])
+        #expect(missing.status == 127)
+        #expect(missing.stderr.contains("berth: no such file: /usr/bin/nope"))
+        let notFound = try Command.run([berth, "run", "--", "no-such-command-anywhere"])
+        #expect(notFound.status == 127)
+        let scratch = try Host.scratch()
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        FileManager.default.createFile(atPath: scratch + "/data", contents: Data("x".utf8), attributes: [.posixPermissions: 0o644])
+        let notExecutable = try Command.run([berth, "run", "--", scratch + "/data"])
+        #expect(notExecutable.status == 126)
+        #expect(notExecutable.stderr.contains("permission denied"))
+    }
+
+    @Test(arguments: [
+        (["run", "--memory", "400m", "--", "true"], "memory:"),
+        (["run", "--cpu", "-1", "--", "true"], "cpu:"),
+        (["run", "--pids", "0", "--", "true"], "pids:"),
+        (["run", "--bogus", "--", "true"], "--bogus"),
+        (["run", "true"], "Unexpected argument"),
+        (["run", "--"], "command"),
+        (["run", "--tenant", "../../x", "--", "true"], "tenant:"),
+        (["run", "--timeout", "forever", "--", "true"], "timeout:"),
+        (["run", "--io-write", "1Mi", "--io-device", "/dev/null", "--", "true"], "no block device"),
+    ])
+    func badArgumentsAre125WithOneLine(args: [String], mention: String) throws {
+        let r = try Command.run([berth] + args)
+        #expect(r.status == 125)
+        #expect(r.stdout.isEmpty)
+        let lines = r.stderr.split(separator: "\n")
+        #expect(lines.count == 1, "one line, no stack trace: \(r.stderr)")
+        #expect(r.stderr.hasPrefix("berth: ") && r.stderr.contains(mention), "\(r.stderr)")
+        #expect(Host.leftoverCgroups().isEmpty, "nothing half-created")
+    }
+
+    @Test func strictModeRefusesWhatTheHostCannotEnforce() throws {
+        let warn = try Command.run([berth, "run", "--memory", "64Mi", "--memory-high", "32Mi", "--", "true"])
+        let strict = try Command.run([berth, "run", "--strict", "--memory", "64Mi", "--memory-high", "32Mi", "--", "true"])
+        if FileManager.default.fileExists(atPath: "/sys/fs/cgroup/unified") {
+            #expect(warn.status == 0 && warn.stderr.contains("berth: warning: memory-high:"))
+            #expect(strict.status == 125 && strict.stderr.contains("strict mode: memory-high:"))
+        } else {
+            #expect(warn.status == 0 && strict.status == 0)
+        }
+    }
+
+    @Test func sigintIsForwardedAndTheRunIsStopped() throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: berth)
+        p.arguments = ["run", "--grace", "1s", "--", "sleep", "30"]
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        usleep(500_000)
+        kill(p.processIdentifier, SIGINT)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 130)
+        #expect(Host.leftoverCgroups().isEmpty)
+    }
+
+    @Test func theShimOutlivesAKilledBerthRun() throws {
+        let runtime = try Host.scratch()
+        defer { try? FileManager.default.removeItem(atPath: runtime) }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: berth)
+        p.arguments = ["run", "--runtime-dir", runtime, "--", "sh", "-c", "sleep 1; exit 5"]
+        try p.run()
+        usleep(400_000)
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        var status: [String: Any]?
+        for _ in 0..<300 {
+            let files = (try? FileManager.default.contentsOfDirectory(atPath: runtime)) ?? []
+            if let f = files.first(where: { $0.hasSuffix(".json") }),
+               let data = FileManager.default.contents(atPath: runtime + "/" + f),
+               let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], object["state"] as? String == "ended" {
+                status = object
+                break
+            }
+            usleep(20_000)
+        }
+        #expect(status?["how"] as? String == "exited")
+        #expect(status?["code"] as? Int == 5, "the job's real exit status, recorded by the shim")
+        #expect(status?["cgroup_removed"] as? Bool == true)
+        // berth run was killed before it could tidy the idle root: do it as it would have.
+        _ = try? Command.run([berth, "run", "--", "true"])
+        #expect(Host.leftoverCgroups().isEmpty)
+    }
+
+    @Test func doctorDescribesThisHost() throws {
+        let r = try Command.run([berth, "doctor"])
+        #expect(r.status == 0, "\(r.stdout)")
+        #expect(r.stdout.contains("cgroup mode:"))
+        #expect(r.stdout.contains("PSI:"))
+        #expect(r.stdout.contains("seccomp:"))
+        #expect(r.stdout.contains("delegation:"))
+    }
+}

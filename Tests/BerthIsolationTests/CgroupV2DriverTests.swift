@@ -1,0 +1,121 @@
+import Testing
+import BerthCore
+@testable import BerthIsolation
+
+@Suite struct CgroupV2DriverTests {
+    let tenant = TenantName.default.id
+
+    func place() -> RunPlace { RunPlace(tenant: tenant, job: JobID(), run: RunID()) }
+
+    @Test func enablesControllersDownThePathAndWritesLimits() throws {
+        let fs = try FakeCgroupFS()
+        try fs.seed("cgroup.controllers", "cpuset cpu io memory hugetlb pids rdma misc\n")
+        try fs.seed("cgroup.subtree_control", "")
+        let driver = CgroupV2Driver(mount: fs.root, explicitRoot: "/ci", ownCgroup: "/test", processID: 4242)
+        try driver.prepare()
+        #expect(fs.read("cgroup.subtree_control") == "+cpu +memory +io +pids")
+        #expect(fs.read("ci/cgroup.subtree_control") == "+cpu +memory +io +pids")
+        #expect(fs.read("ci/tenants/cgroup.subtree_control") == "+cpu +memory +io +pids")
+        #expect(!fs.exists("ci/daemon"), "Berth is not on the path to its root, so it stays where it is")
+
+        var r = Resources()
+        r.cpuMicrocores = 500_000
+        r.cpuWeight = 200
+        r.memoryMax = 10_000
+        r.memoryHigh = 8192
+        var io = IOLimits()
+        io.writeBytesPerSecond = 1 << 20
+        io.readIOPS = 50
+        r.io = io
+        r.pids = 32
+        let p = place()
+        let cg = try driver.createRun(p, resources: r, ioDevice: BlockDevice(major: 254, minor: 0))
+        let dir = "ci/tenants/\(tenant.rawValue)/\(p.leafName)"
+        #expect(cg.unifiedPath == fs.root + "/" + dir)
+        #expect(fs.read("ci/tenants/\(tenant.rawValue)/cgroup.subtree_control") == "+cpu +memory +io +pids")
+        #expect(fs.read(dir + "/cpu.max") == "50000 100000")
+        #expect(fs.read(dir + "/cpu.weight") == "200")
+        #expect(fs.read(dir + "/memory.max") == "10000")
+        #expect(fs.read(dir + "/memory.high") == "8192")
+        #expect(fs.read(dir + "/memory.swap.max") == "0")
+        #expect(fs.read(dir + "/memory.oom.group") == "1")
+        #expect(fs.read(dir + "/io.max") == "254:0 wbps=1048576 riops=50")
+        #expect(fs.read(dir + "/pids.max") == "32")
+        #expect(cg.applied.memoryMaxBytes == 8192, "the summary shows the page-rounded limit")
+        #expect(cg.joinFiles.isEmpty)
+        #expect(cg.warnings.isEmpty)
+        #expect(cg.directories == [cg.unifiedPath])
+    }
+
+    @Test func movesItselfIntoALeafWhenItsOwnCgroupIsOnThePath() throws {
+        let fs = try FakeCgroupFS()
+        try fs.seed("cgroup.controllers", "cpu io memory pids\n")
+        try fs.seed("svc/cgroup.procs", "4242\n")
+        let driver = CgroupV2Driver(mount: fs.root, ownCgroup: "/svc", processID: 4242)
+        try driver.prepare()
+        #expect(fs.read("svc/berth/daemon/cgroup.procs") == "4242")
+        #expect(fs.read("svc/berth/cgroup.subtree_control") == "+cpu +memory +io +pids")
+    }
+
+    @Test func refusesACgroupSharedWithOtherProcessesAndLeavesNothing() throws {
+        let fs = try FakeCgroupFS()
+        try fs.seed("cgroup.controllers", "cpu io memory pids\n")
+        try fs.seed("user/cgroup.procs", "4242\n777\n")
+        let driver = CgroupV2Driver(mount: fs.root, ownCgroup: "/user", processID: 4242)
+        #expect {
+            try driver.prepare()
+        } throws: { error in
+            guard let e = error as? BerthError, e.code == .notDelegated else { return false }
+            return e.message.contains("777") && e.message.contains("Delegate=yes")
+                && e.message.contains("systemd-run --scope") && e.message.contains("--cgroup-root")
+        }
+        #expect(!fs.exists("user/berth"), "a refused prepare leaves no directory behind")
+        #expect(fs.read("user/cgroup.procs") == "4242\n777\n")
+    }
+
+    @Test func aFailedLimitWriteRemovesTheRunCgroup() throws {
+        let fs = try FakeCgroupFS()
+        try fs.seed("cgroup.controllers", "cpu io memory pids\n")
+        let driver = CgroupV2Driver(mount: fs.root, explicitRoot: "/ci", ownCgroup: "/", processID: 1)
+        try driver.prepare()
+        let p = place()
+        // A directory where the pids.max file should be makes that write fail.
+        try fs.seed("ci/tenants/\(tenant.rawValue)/\(p.leafName)/pids.max/x", "")
+        var r = Resources()
+        r.pids = 10
+        #expect(throws: BerthError.self) { try driver.createRun(p, resources: r, ioDevice: nil) }
+    }
+
+    @Test func missingControllersAreShortfalls() throws {
+        let fs = try FakeCgroupFS()
+        try fs.seed("cgroup.controllers", "cpu pids\n")
+        let driver = CgroupV2Driver(mount: fs.root, ownCgroup: "/", processID: 1)
+        var r = Resources()
+        r.memoryMax = 1 << 20
+        var io = IOLimits()
+        io.writeBytesPerSecond = 1 << 20
+        r.io = io
+        let shortfalls = driver.enforcement.shortfalls(r)
+        #expect(shortfalls.contains { $0.hasPrefix("memory:") })
+        #expect(shortfalls.contains { $0.hasPrefix("io:") })
+    }
+
+    @Test func parsesFinalStats() throws {
+        let fs = try FakeCgroupFS()
+        let driver = CgroupV2Driver(mount: fs.root, ownCgroup: "/", processID: 1)
+        let stats = driver.stats(from: [
+            "cpu.stat": "usage_usec 700000\nuser_usec 600000\nsystem_usec 100000\nnr_periods 35\nnr_throttled 34\nthrottled_usec 2800000\nnr_bursts 0\nburst_usec 0\n",
+            "memory.current": "4096\n", "memory.peak": "33554432\n",
+            "memory.events": "low 0\nhigh 3\nmax 120\noom 1\noom_kill 1\noom_group_kill 1\n",
+            "io.stat": "254:0 rbytes=4096 wbytes=4194304 rios=1 wios=16 dbytes=0 dios=0\n7:0 rbytes=100 wbytes=0 rios=2 wios=0 dbytes=0 dios=0\n",
+            "pids.current": "0\n", "pids.events": "max 2302\n",
+            "cpu.pressure": "some avg10=14.31 avg60=2.58 avg300=0.54 total=1586689\nfull avg10=14.00 avg60=2.50 avg300=0.50 total=1500000\n",
+        ])
+        #expect(stats.cpu.usageMicros == 700_000 && stats.cpu.throttledPeriods == 34 && stats.cpu.throttledMicros == 2_800_000)
+        #expect(stats.memory.peakBytes == 33_554_432 && stats.memory.oomKills == 1 && stats.memory.highEvents == 3 && stats.memory.maxEvents == 120)
+        #expect(stats.io.writeBytes == 4_194_304 && stats.io.readBytes == 4196 && stats.io.readOps == 3 && stats.io.writeOps == 16)
+        #expect(stats.pids.maxEvents == 2302 && stats.pids.current == 0)
+        #expect(stats.cpuPressure?.some.totalMicros == 1_586_689 && stats.cpuPressure?.full?.avg10 == 14.0)
+        #expect(stats.memoryPressure == nil, "a missing file is nil, never zero")
+    }
+}

@@ -1,0 +1,89 @@
+import Testing
+import BerthCore
+@testable import BerthIsolation
+
+@Suite struct HybridDriverTests {
+    let tenant = TenantName.default.id
+
+    func hybridFS() throws -> FakeCgroupFS {
+        let fs = try FakeCgroupFS()
+        for h in ["cpu", "memory", "blkio", "pids", "cpuset", "unified"] { try fs.seed("\(h)/cgroup.procs", "") }
+        try fs.seed("memory/memory.memsw.limit_in_bytes", "9223372036854771712\n")
+        try fs.seed("memory/jail/cgroup.procs", "")
+        try fs.seed("cpuset/cpuset.cpus", "0-1\n")
+        try fs.seed("cpuset/cpuset.mems", "0\n")
+        return fs
+    }
+
+    @Test func createsTheRunInEveryHierarchyUnderItsOwnCgroups() throws {
+        let fs = try hybridFS()
+        let driver = HybridDriver(mount: fs.root, ownCgroups: ["memory": "/jail", "cpu": "/", "": "/"])
+        try driver.prepare()
+        var r = Resources()
+        r.cpuMicrocores = 200_000
+        r.cpuWeight = 50
+        r.memoryMax = 32 << 20
+        r.swapMax = 0
+        var io = IOLimits()
+        io.writeBytesPerSecond = 1 << 20
+        io.readIOPS = 10
+        r.io = io
+        r.pids = 64
+        let p = RunPlace(tenant: tenant, job: JobID(), run: RunID())
+        let cg = try driver.createRun(p, resources: r, ioDevice: BlockDevice(major: 254, minor: 0))
+        let suffix = "berth/tenants/\(tenant.rawValue)/\(p.leafName)"
+        #expect(cg.unifiedPath == "\(fs.root)/unified/\(suffix)")
+        #expect(fs.read("cpu/\(suffix)/cpu.cfs_period_us") == "100000")
+        #expect(fs.read("cpu/\(suffix)/cpu.cfs_quota_us") == "20000")
+        #expect(fs.read("cpu/\(suffix)/cpu.shares") == "512")
+        #expect(fs.read("memory/jail/\(suffix)/memory.limit_in_bytes") == "33554432", "never at a hierarchy's root: under the cgroup we are in")
+        #expect(fs.read("memory/jail/\(suffix)/memory.memsw.limit_in_bytes") == "33554432", "swap off: memsw equals the limit")
+        #expect(fs.read("blkio/\(suffix)/blkio.throttle.write_bps_device") == "254:0 1048576")
+        #expect(fs.read("blkio/\(suffix)/blkio.throttle.read_iops_device") == "254:0 10")
+        #expect(fs.read("pids/\(suffix)/pids.max") == "64")
+        #expect(fs.read("cpuset/\(suffix)/cpuset.cpus") == "0-1", "cpuset copied from the parent, or nothing could join")
+        #expect(fs.read("cpuset/\(suffix)/cpuset.mems") == "0")
+        #expect(cg.joinFiles.count == 5 && cg.joinFiles.allSatisfy { $0.hasSuffix("/cgroup.procs") })
+        #expect(cg.oomControlDirectory == "\(fs.root)/memory/jail/\(suffix)")
+        #expect(cg.directories.count == 6)
+        #expect(cg.warnings.contains { $0.hasPrefix("io:") && $0.contains("direct I/O") })
+    }
+
+    @Test func reportsWhatV1CannotEnforce() throws {
+        let fs = try hybridFS()
+        let driver = HybridDriver(mount: fs.root, ownCgroups: [:])
+        #expect(!driver.enforcement.memoryHigh && !driver.enforcement.ioBuffered && !driver.enforcement.ioHierarchical)
+        var r = Resources()
+        r.memoryMax = 64 << 20
+        r.memoryHigh = 32 << 20
+        #expect(driver.enforcement.shortfalls(r) == ["memory-high: this host's cgroup v1 memory controller has no soft limit (memory.high)"])
+    }
+
+    @Test func explicitRootAppliesInEveryHierarchy() throws {
+        let fs = try hybridFS()
+        let driver = HybridDriver(mount: fs.root, explicitRoot: "/ci", ownCgroups: ["memory": "/jail"])
+        try driver.prepare()
+        for h in ["cpu", "memory", "blkio", "pids", "cpuset", "unified"] { #expect(fs.exists("\(h)/ci/tenants")) }
+        driver.removeIdleTree(tenant: tenant)
+        for h in ["cpu", "memory", "unified"] { #expect(!fs.exists("\(h)/ci")) }
+    }
+
+    @Test func parsesV1Stats() throws {
+        let fs = try hybridFS()
+        let driver = HybridDriver(mount: fs.root, ownCgroups: [:])
+        let s = driver.stats(from: [
+            "cpu.stat": "usage_usec 713423\nuser_usec 713000\nsystem_usec 423\n",
+            "v1.cpu.stat": "nr_periods 35\nnr_throttled 35\nthrottled_time 2790000000\nnr_bursts 0\nburst_time 0\n",
+            "memory.max_usage_in_bytes": "33554432\n", "memory.usage_in_bytes": "237568\n",
+            "memory.failcnt": "5\n", "memory.memsw.failcnt": "2\n",
+            "memory.oom_control": "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n",
+            "blkio.throttle.io_service_bytes": "254:0 Read 4096\n254:0 Write 4194304\n254:0 Sync 0\n254:0 Async 0\n254:0 Total 4198400\nTotal 4198400\n",
+            "blkio.throttle.io_serviced": "254:0 Read 1\n254:0 Write 16\nTotal 17\n",
+            "pids.current": "3\n", "pids.events": "max 12\n",
+        ])
+        #expect(s.cpu.usageMicros == 713_423 && s.cpu.periods == 35 && s.cpu.throttledMicros == 2_790_000)
+        #expect(s.memory.peakBytes == 33_554_432 && s.memory.maxEvents == 7 && s.memory.oomKills == 1 && s.memory.highEvents == nil)
+        #expect(s.io.readBytes == 4096 && s.io.writeBytes == 4_194_304 && s.io.writeOps == 16)
+        #expect(s.pids.current == 3 && s.pids.maxEvents == 12)
+    }
+}

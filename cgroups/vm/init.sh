@@ -1,0 +1,33 @@
+#!/bin/sh
+# /init of the cgroup v2 test VM: pure cgroup v2 (cgroup_no_v1=all), PSI on, a virtio disk.
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mount -t tmpfs tmp /tmp
+mkdir -p /run && mount -t tmpfs run /run
+mount -t cgroup2 none /sys/fs/cgroup
+for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk; do
+    insmod /lib/modules/$m.ko 2>/dev/null
+done
+i=0
+while [ ! -b /dev/vda ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+mount -t ext4 /dev/vda /mnt || echo "BERTH-VM: no disk"
+echo "BERTH-VM: kernel $(uname -r); controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
+
+# Start as a user would on a host without delegation: in a non-root cgroup beside another
+# process. Berth must refuse with its clear error, then run with --cgroup-root.
+mkdir /sys/fs/cgroup/test
+echo $$ > /sys/fs/cgroup/test/cgroup.procs
+sleep 1000 &
+sibling=$!
+/bin/berth-checks expect-refusal
+refusal=$?
+/bin/berth-checks --cgroup-root /berth-ci --scratch /mnt $BERTH_CHECKS
+checks=$?
+kill $sibling
+leftover=$(find /sys/fs/cgroup -mindepth 1 -type d | grep -v '^/sys/fs/cgroup/test$')
+[ -n "$leftover" ] && echo "BERTH-VM: leftover cgroups: $leftover" && checks=1
+echo "BERTH-VM-RESULT refusal=$refusal checks=$checks"
+umount /mnt
+poweroff -f

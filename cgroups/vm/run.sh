@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Builds the cgroup v2 test VM and runs the isolation checks in it.
+#
+#   cgroups/vm/run.sh [CHECK…]
+#
+# Installs what it needs (qemu, busybox, cpio, e2fsprogs, libseccomp-dev, libcap-dev), takes a
+# Debian cloud kernel with `apt-get download` + `dpkg -x` (nothing is installed on the host),
+# builds a static berth-checks and berth-shim, packs them with busybox into an initramfs, and
+# boots it under qemu/TCG with `cgroup_no_v1=all psi=1`. Exits with the checks' status.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+out="$here/out"
+mkdir -p "$out"
+
+need=()
+command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
+[ -x /bin/busybox ] || need+=(busybox-static)
+command -v cpio >/dev/null || need+=(cpio)
+command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)
+[ -f /usr/include/seccomp.h ] || need+=(libseccomp-dev)
+[ -f /usr/include/sys/capability.h ] || need+=(libcap-dev)
+if [ ${#need[@]} -gt 0 ]; then
+    echo "vm: installing ${need[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# The kernel: Debian's cloud kernel, unpacked beside us.
+if ! ls "$out"/kernel/boot/vmlinuz-* >/dev/null 2>&1; then
+    pkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-/{print $2; exit}')
+    [ -n "$pkg" ] || { apt-get update -qq; pkg=$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-/{print $2; exit}'); }
+    (cd "$out" && rm -f linux-image-*.deb && apt-get download "$pkg" 2>/dev/null && dpkg -x linux-image-*.deb kernel && rm -f linux-image-*.deb)
+fi
+kernel=$(ls "$out"/kernel/boot/vmlinuz-* | head -n1)
+modules=$(ls -d "$out"/kernel/lib/modules/* | head -n1)
+
+# Static binaries: the checks (Swift) and the shim (C).
+echo "vm: building static berth-checks"
+(cd "$repo" && swift build -c release --scratch-path .build-vm -Xswiftc -static-executable --product berth-checks 2>&1 | grep -E 'error|warning: unre|Compiling|Build' | tail -n 3)
+bin=$(cd "$repo" && swift build -c release --scratch-path .build-vm -Xswiftc -static-executable --show-bin-path)
+gcc -O2 -static -o "$out/berth-shim" -I"$repo/Sources/CBerthSys/include" \
+    "$repo/Sources/berth-shim/main.c" "$repo/Sources/CBerthSys/berth_sys.c"
+
+# The initramfs: busybox, the virtio modules, the binaries, /init. Uncompressed: faster under TCG.
+root="$out/root"
+rm -rf "$root"
+mkdir -p "$root"/{bin,proc,sys,dev,tmp,mnt,run,lib/modules}
+cp /bin/busybox "$root/bin/"
+for applet in $(/bin/busybox --list); do
+    [ "$applet" = busybox ] || ln -sf busybox "$root/bin/$applet"
+done
+for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk; do
+    f=$(find "$modules" -name "$m.ko*" | head -n1)
+    case "$f" in
+        *.xz) xz -dc "$f" > "$root/lib/modules/$m.ko" ;;
+        *) cp "$f" "$root/lib/modules/$m.ko" ;;
+    esac
+done
+strip -o "$root/bin/berth-checks" "$bin/berth-checks"
+cp "$out/berth-shim" "$root/bin/berth-shim"
+sed "s|\$BERTH_CHECKS|$*|" "$here/init.sh" > "$root/init"
+chmod +x "$root/init"
+(cd "$root" && find . | cpio -o -H newc --quiet > "$out/initrd.cpio")
+
+# A disk with a filesystem, for the I/O checks.
+rm -f "$out/disk.img"
+truncate -s 128M "$out/disk.img"
+mkfs.ext4 -q -F "$out/disk.img"
+
+echo "vm: booting $(basename "$kernel") under qemu/TCG"
+log="$out/console.log"
+timeout 900 qemu-system-x86_64 -accel tcg -cpu max -m 1024 -smp 1 -nographic -no-reboot \
+    -kernel "$kernel" -initrd "$out/initrd.cpio" \
+    -drive file="$out/disk.img",if=virtio,format=raw \
+    -append "console=ttyS0 quiet loglevel=3 cgroup_no_v1=all psi=1 panic=-1" </dev/null | tee "$log" | grep -E '^(PASS|FAIL|BERTH-VM|driver:|[0-9]+ passed)' || true
+result=$(grep -a 'BERTH-VM-RESULT' "$log" | tr -d '\r' || true)
+[ -n "$result" ] || { echo "vm: no result from the VM; see $log"; exit 1; }
+case "$result" in
+    *"refusal=0 checks=0"*) echo "vm: all checks passed"; exit 0 ;;
+    *) echo "vm: $result"; exit 1 ;;
+esac
