@@ -28,7 +28,9 @@ let package = Package(
                 dependencies: ["BerthCore", "CBerthSys", "CSeccomp"]),
 
         // The per-run supervisor: the job's parent. Plain C, libc only.
-        .executableTarget(name: "berth-shim", dependencies: ["CBerthSys"]),
+        // Linked statically: no dynamic loader on the launch path, and a small resident set.
+        .executableTarget(name: "berth-shim", dependencies: ["CBerthSys"],
+                          linkerSettings: [.unsafeFlags(["-static-executable", "-Xlinker", "--gc-sections"])]),
 
         // The CLI.
         .executableTarget(name: "berth", dependencies: [

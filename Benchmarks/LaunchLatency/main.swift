@@ -1,1 +1,124 @@
-print("placeholder")
+// Launch latency: request → exited for /bin/true in a fresh limited cgroup, through the real
+// Launcher (cgroup, limits, the shim, clone3 into the cgroup, exec, wait, teardown, status
+// file). Beside it, in the same run and interleaved, the floor: plain C doing the same kernel
+// work with no supervisor. Prints p50/p99 of both and their ratio.
+//
+//   swift run -c release berth-bench [RUNS]
+#if canImport(Glibc)
+import Glibc
+#endif
+import BerthCore
+import BerthIsolation
+import CLaunchFloor
+import Foundation
+
+func nowNanos() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}
+
+func percentile(_ sorted: [Double], _ p: Double) -> Double {
+    sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
+}
+
+let runs = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1]) ?? 1000 : 1000
+let runtime = "/run/berth/bench-\(getpid())"
+let launcher = Launcher(driver: try Launcher.hostDriver(cgroupRoot: "/berth-bench"), runtimeDirectory: runtime)
+var resources = Resources()
+resources.cpuMicrocores = 500_000
+resources.memoryMax = 64 << 20
+resources.pids = 64
+
+@MainActor func berthLaunch() throws -> RunResult {
+    var spec = RunSpec(argv: ["/bin/true"], environment: [], workingDirectory: "/")
+    spec.resources = resources
+    let result = try launcher.start(spec).wait()
+    guard result.ending == .exited(code: 0), result.cgroupRemoved else { throw BerthError(.launch, "bench run failed: \(result.ending.summary)") }
+    try? FileManager.default.removeItem(atPath: runtime + "/\(spec.runID.rawValue).json")
+    return result
+}
+
+// The floor's plan: the same directories and limit files as one Berth run, under the same parents.
+let sample = try berthLaunch()
+let parents = sample.cgroup.directories.map { ($0 as NSString).deletingLastPathComponent }
+var floorIndex = 0
+@MainActor func floorLaunch() throws {
+    floorIndex += 1
+    let leaf = "floor-\(floorIndex)"
+    let dirs = parents.map { $0 + "/" + leaf }
+    var writes: [(String, String)] = []
+    var joins: [String] = []
+    var unified = dirs[0]
+    for dir in dirs {
+        if launcher.driver.mode == .v2 || dir.contains("/unified/") { unified = dir }
+        if launcher.driver.mode == .v2 {
+            writes += [(dir + "/cpu.max", "50000 100000"), (dir + "/memory.max", String(64 << 20)),
+                       (dir + "/memory.swap.max", "0"), (dir + "/memory.oom.group", "1"), (dir + "/pids.max", "64")]
+            continue
+        }
+        if dir.contains("/unified/") { continue }
+        joins.append(dir + "/cgroup.procs")
+        if dir.contains("/cpu/") { writes += [(dir + "/cpu.cfs_period_us", "100000"), (dir + "/cpu.cfs_quota_us", "50000")] }
+        if dir.contains("/memory/") { writes += [(dir + "/memory.limit_in_bytes", String(64 << 20)), (dir + "/memory.memsw.limit_in_bytes", String(64 << 20))] }
+        if dir.contains("/pids/") { writes += [(dir + "/pids.max", "64")] }
+        if dir.contains("/cpuset/") {
+            let parent = (dir as NSString).deletingLastPathComponent
+            for f in ["cpuset.cpus", "cpuset.mems"] {
+                let v = (try? String(contentsOfFile: parent + "/" + f, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+                writes.append((dir + "/" + f, v))
+            }
+        }
+    }
+    let cDirs = dirs.map { strdup($0) }, cFiles = writes.map { strdup($0.0) }, cValues = writes.map { strdup($0.1) }, cJoins = joins.map { strdup($0) }
+    defer { (cDirs + cFiles + cValues + cJoins).forEach { free($0) } }
+    let status = cDirs.map { UnsafePointer($0) }.withUnsafeBufferPointer { d in
+        cFiles.map { UnsafePointer($0) }.withUnsafeBufferPointer { f in
+            cValues.map { UnsafePointer($0) }.withUnsafeBufferPointer { v in
+                cJoins.map { UnsafePointer($0) }.withUnsafeBufferPointer { j in
+                    berth_floor_run(d.baseAddress, Int32(d.count), f.baseAddress, v.baseAddress, Int32(f.count),
+                                    unified, j.baseAddress, Int32(j.count), "/bin/true")
+                }
+            }
+        }
+    }
+    guard status == 0 else { throw BerthError(.launch, "floor run failed: status \(status), errno \(errno)") }
+}
+
+if ProcessInfo.processInfo.environment["BENCH_PHASES"] != nil {
+    var a: [Double] = [], b: [Double] = [], c: [Double] = []
+    for _ in 0..<300 {
+        var spec = RunSpec(argv: ["/bin/true"], environment: [], workingDirectory: "/")
+        spec.resources = resources
+        let t0 = nowNanos()
+        let started = try launcher.start(spec)
+        let t1 = nowNanos()
+        var st: Int32 = 0
+        waitpid(started.shimPID, &st, 0)
+        let t2 = nowNanos()
+        _ = ShimStatus.read(started.statusPath)
+        let t3 = nowNanos()
+        a.append(Double(t1 - t0) / 1e6); b.append(Double(t2 - t1) / 1e6); c.append(Double(t3 - t2) / 1e6)
+    }
+    a.sort(); b.sort(); c.sort()
+    print("start p50 \(percentile(a, 0.5))  shim p50 \(percentile(b, 0.5))  status read p50 \(percentile(c, 0.5))")
+}
+var berth: [Double] = [], floor: [Double] = []
+for _ in 0..<20 { _ = try berthLaunch(); try floorLaunch() }       // warm up
+let block = 50
+var done = 0
+while done < runs {
+    let n = min(block, runs - done)
+    for _ in 0..<n { let t = nowNanos(); _ = try berthLaunch(); berth.append(Double(nowNanos() - t) / 1e6) }
+    for _ in 0..<n { let t = nowNanos(); try floorLaunch(); floor.append(Double(nowNanos() - t) / 1e6) }
+    done += n
+}
+launcher.driver.removeIdleTree(tenant: TenantName.default.id)
+try? FileManager.default.removeItem(atPath: runtime)
+berth.sort()
+floor.sort()
+let b50 = percentile(berth, 0.5), b99 = percentile(berth, 0.99), f50 = percentile(floor, 0.5), f99 = percentile(floor, 0.99)
+print("launch latency, /bin/true in a fresh limited cgroup (\(launcher.driver.mode.rawValue) driver), \(runs) runs each, interleaved in blocks of \(block)")
+print(String(format: "  berth (Launcher + shim): p50 %.3f ms  p99 %.3f ms", b50, b99))
+print(String(format: "  floor (plain C, no shim): p50 %.3f ms  p99 %.3f ms", f50, f99))
+print(String(format: "  ratio berth/floor: p50 %.2f×  p99 %.2f×  (target p50 ≤ 2.00×)", b50 / f50, b99 / f99))

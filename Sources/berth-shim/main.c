@@ -238,7 +238,7 @@ static void signal_cgroup(int sig) {
 }
 
 static void kill_cgroup(void) {
-    if (write_str(cg_file("cgroup.kill"), "1") == 0) return;
+    if (write_str(cg_file("cgroup.kill"), "1") == 0 || errno != ENOENT) return;
     // Kernels before 5.14 have no cgroup.kill: freeze, kill each pid, thaw, until empty.
     (void)write_str(cg_file("cgroup.freeze"), "1");
     for (int round = 0; round < 100; round++) {
@@ -326,8 +326,20 @@ static int oom_eventfd(void) {
     return efd;   // ofd stays open for the registration's lifetime
 }
 
+// The shim kills everything in its cgroup at the end, so it must be given a run's own, new,
+// empty cgroup: never a hierarchy's root (which has no cgroup.events), never a shared one.
+static void check_run_cgroup(void) {
+    if (access(cg_file("cgroup.events"), F_OK) != 0)
+        die_usage("--cgroup must be a run's own cgroup, not a hierarchy's root");
+    FILE *f = fopen(cg_file("cgroup.procs"), "re");
+    int pid, busy = f && fscanf(f, "%d", &pid) == 1;
+    if (f) fclose(f);
+    if (busy) die_usage("--cgroup already holds processes; a run's cgroup must be new and empty");
+}
+
 int main(int argc, char **argv) {
     parse_args(argc, argv);
+    check_run_cgroup();
     struct outcome o;
     memset(&o, 0, sizeof(o));
     o.state = "running";

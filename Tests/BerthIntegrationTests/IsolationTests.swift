@@ -81,7 +81,7 @@ struct IsolationTests {
         #expect(notFound.status == 127)
         let scratch = try Host.scratch()
         defer { try? FileManager.default.removeItem(atPath: scratch) }
-        FileManager.default.createFile(atPath: scratch + "/data", contents: Data("x".utf8), attributes: [.posixPermissions: 0o644])
+        _ = FileManager.default.createFile(atPath: scratch + "/data", contents: Data("x".utf8), attributes: [.posixPermissions: 0o644])
         let notExecutable = try Command.run([berth, "run", "--", scratch + "/data"])
         #expect(notExecutable.status == 126)
         #expect(notExecutable.stderr.contains("permission denied"))
@@ -89,7 +89,8 @@ struct IsolationTests {
 
     @Test(arguments: [
         (["run", "--memory", "400m", "--", "true"], "memory:"),
-        (["run", "--cpu", "-1", "--", "true"], "cpu:"),
+        (["run", "--cpu=-1", "--", "true"], "cpu: "),
+        (["run", "--cpu", "-1", "--", "true"], "--cpu"),
         (["run", "--pids", "0", "--", "true"], "pids:"),
         (["run", "--bogus", "--", "true"], "--bogus"),
         (["run", "true"], "Unexpected argument"),
