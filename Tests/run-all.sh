@@ -26,3 +26,5 @@ phase() { local name=$1; shift; local t0=$SECONDS; echo "== $name"; "$@"; echo "
 phase build swift build --build-tests
 phase "unit and host tests" swift test --skip-build --disable-xctest --skip cgroupV2VirtualMachine
 phase "cgroup v2 VM suite" swift test --skip-build --disable-xctest --filter cgroupV2VirtualMachine
+# The benchmark is not a test; this only proves it still runs (debug numbers mean nothing).
+phase "benchmark smoke" .build/debug/berth-bench 60

@@ -85,24 +85,6 @@ var floorIndex = 0
     guard status == 0 else { throw BerthError(.launch, "floor run failed: status \(status), errno \(errno)") }
 }
 
-if ProcessInfo.processInfo.environment["BENCH_PHASES"] != nil {
-    var a: [Double] = [], b: [Double] = [], c: [Double] = []
-    for _ in 0..<300 {
-        var spec = RunSpec(argv: ["/bin/true"], environment: [], workingDirectory: "/")
-        spec.resources = resources
-        let t0 = nowNanos()
-        let started = try launcher.start(spec)
-        let t1 = nowNanos()
-        var st: Int32 = 0
-        waitpid(started.shimPID, &st, 0)
-        let t2 = nowNanos()
-        _ = ShimStatus.read(started.statusPath)
-        let t3 = nowNanos()
-        a.append(Double(t1 - t0) / 1e6); b.append(Double(t2 - t1) / 1e6); c.append(Double(t3 - t2) / 1e6)
-    }
-    a.sort(); b.sort(); c.sort()
-    print("start p50 \(percentile(a, 0.5))  shim p50 \(percentile(b, 0.5))  status read p50 \(percentile(c, 0.5))")
-}
 var berth: [Double] = [], floor: [Double] = []
 for _ in 0..<20 { _ = try berthLaunch(); try floorLaunch() }       // warm up
 let block = 50

@@ -285,12 +285,16 @@ static int wait_empty(long long ms) {
 static int remove_cgroups(void) {
     int ok = 1;
     for (int i = 0; i < cfg.nrmdirs; i++) {
+        // A just-emptied cgroup can answer EBUSY for a moment: retry with a growing pause,
+        // 0.1 ms doubling to 50 ms, about 2 s in all.
         int removed = 0;
-        for (int attempt = 0; attempt < 100; attempt++) {
+        long pause_ns = 100 * 1000;
+        for (int attempt = 0; attempt < 50; attempt++) {
             if (rmdir(cfg.rmdirs[i]) == 0 || errno == ENOENT) { removed = 1; break; }
             if (errno != EBUSY) break;
-            struct timespec ts = {0, 10 * 1000 * 1000};
+            struct timespec ts = {0, pause_ns};
             nanosleep(&ts, NULL);
+            if (pause_ns < 50 * 1000 * 1000) pause_ns *= 2;
         }
         if (!removed) ok = 0;
     }
