@@ -19,6 +19,12 @@ public protocol CgroupDriver: Sendable {
     func removeIdleTree(tenant: TenantID)
 }
 
+extension CgroupDriver {
+    public func removeRun(_ cgroup: RunCgroup) {
+        for dir in cgroup.directories { _ = rmdir(dir) }
+    }
+}
+
 /// Where a run's cgroup lives in the layout.
 public struct RunPlace: Sendable {
     public var tenant: TenantID
@@ -90,10 +96,9 @@ public struct Enforcement: Sendable, Equatable {
         if r.memoryHigh != nil && !memoryHigh { out.append("memory-high: this host's cgroup v1 memory controller has no soft limit (memory.high)") }
         if r.memoryMax != nil && r.swapMax == 0 && !swapControl { out.append("swap: this host cannot turn swap off per job (no memory.memsw / memory.swap.max)") }
         if r.memoryMax != nil && r.swapMax > 0 && !swapControl { out.append("swap: this host cannot limit swap per job") }
-        if let io = r.io {
+        if r.io != nil {
             if !ioLimits { out.append("io: no I/O controller on this host") }
             else if !ioBuffered { out.append("io: cgroup v1 blkio limits only direct I/O here; buffered writes bypass them") }
-            _ = io
         }
         if r.pids != nil && !pids { out.append("pids: no pids controller on this host") }
         return out

@@ -55,7 +55,7 @@ public struct HostReport: Sendable {
         r.add(tool: "tc", "network shaping", package: "iproute2")
         if Sys.exists("/proc/self/ns/net") { r.add("netns", .ok, "network namespaces available") }
         else { r.add("netns", .warn, "no network namespaces", fix: "use a kernel with CONFIG_NET_NS=y") }
-        r.add(tool: "qemu-system-x86_64", "the cgroup v2 VM suite", package: "qemu-system-x86", required: false)
+        r.add(tool: "qemu-system-x86_64", "the cgroup v2 VM suite", package: "qemu-system-x86")
         return r
     }
 
@@ -63,9 +63,9 @@ public struct HostReport: Sendable {
         checks.append(Check(name: name, level: level, detail: detail, fix: fix))
     }
 
-    mutating func add(tool: String, _ purpose: String, package: String, required: Bool = true) {
+    mutating func add(tool: String, _ purpose: String, package: String) {
         if let path = which(tool) { add(tool, .ok, "\(path), for \(purpose)") }
-        else { add(tool, required ? .warn : .warn, "not found; needed for \(purpose)", fix: "apt-get install \(package)") }
+        else { add(tool, .warn, "not found; needed for \(purpose)", fix: "apt-get install \(package)") }
     }
 
     mutating func checkDelegation(mode: CgroupMode, mount: String, cgroupRoot: String?) {

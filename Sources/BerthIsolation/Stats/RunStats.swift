@@ -66,3 +66,22 @@ public struct PressureLine: Sendable, Equatable, Codable {
     public var avg300: Double
     public var totalMicros: Int
 }
+
+extension RunStats {
+    /// What both drivers read the same way: `cpu.stat` usage of the run's cgroup2 directory
+    /// (present even without controllers), `pids.current`/`pids.events` (one format in v1 and
+    /// v2), and PSI. Keys are the file names.
+    static func common(_ files: [String: String]) -> RunStats {
+        var s = RunStats()
+        let cpu = StatParsers.flat(files["cpu.stat"] ?? "")
+        s.cpu.usageMicros = cpu["usage_usec"]
+        s.cpu.userMicros = cpu["user_usec"]
+        s.cpu.systemMicros = cpu["system_usec"]
+        s.pids.current = files["pids.current"].flatMap(StatParsers.single)
+        s.pids.maxEvents = files["pids.events"].map { StatParsers.flat($0)["max"] ?? 0 }
+        s.cpuPressure = files["cpu.pressure"].flatMap(StatParsers.pressure)
+        s.memoryPressure = files["memory.pressure"].flatMap(StatParsers.pressure)
+        s.ioPressure = files["io.pressure"].flatMap(StatParsers.pressure)
+        return s
+    }
+}

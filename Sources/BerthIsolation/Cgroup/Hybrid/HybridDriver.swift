@@ -161,10 +161,6 @@ public struct HybridDriver: CgroupDriver {
             warnings: enforcement.shortfalls(r))
     }
 
-    public func removeRun(_ cgroup: RunCgroup) {
-        for dir in cgroup.directories { _ = rmdir(dir) }
-    }
-
     public func removeIdleTree(tenant: TenantID) {
         for suffix in ["/tenants/" + tenant.rawValue, "/tenants", ""] {
             for (_, dir) in directories(suffix) { _ = rmdir(dir) }
@@ -172,11 +168,7 @@ public struct HybridDriver: CgroupDriver {
     }
 
     public func stats(from files: [String: String]) -> RunStats {
-        var s = RunStats()
-        let cpu = StatParsers.flat(files["cpu.stat"] ?? "")
-        s.cpu.usageMicros = cpu["usage_usec"]
-        s.cpu.userMicros = cpu["user_usec"]
-        s.cpu.systemMicros = cpu["system_usec"]
+        var s = RunStats.common(files)
         if let text = files["v1.cpu.stat"] {
             let v1 = StatParsers.flat(text)
             s.cpu.periods = v1["nr_periods"]
@@ -200,11 +192,6 @@ public struct HybridDriver: CgroupDriver {
             s.io.readOps = devices.reduce(0) { $0 + ($1["Read"] ?? 0) }
             s.io.writeOps = devices.reduce(0) { $0 + ($1["Write"] ?? 0) }
         }
-        s.pids.current = files["pids.current"].flatMap(StatParsers.single)
-        s.pids.maxEvents = files["pids.events"].map { StatParsers.flat($0)["max"] ?? 0 }
-        s.cpuPressure = files["cpu.pressure"].flatMap(StatParsers.pressure)
-        s.memoryPressure = files["memory.pressure"].flatMap(StatParsers.pressure)
-        s.ioPressure = files["io.pressure"].flatMap(StatParsers.pressure)
         return s
     }
 }

@@ -171,20 +171,13 @@ public struct CgroupV2Driver: CgroupDriver {
                          directories: [runDir], applied: applied, warnings: warnings)
     }
 
-    public func removeRun(_ cgroup: RunCgroup) {
-        for dir in cgroup.directories { _ = rmdir(dir) }
-    }
-
     public func removeIdleTree(tenant: TenantID) {
         for dir in [tenantDirectory(tenant), rootDirectory + "/tenants", rootDirectory] { _ = rmdir(dir) }
     }
 
     public func stats(from files: [String: String]) -> RunStats {
-        var s = RunStats()
+        var s = RunStats.common(files)
         let cpu = StatParsers.flat(files["cpu.stat"] ?? "")
-        s.cpu.usageMicros = cpu["usage_usec"]
-        s.cpu.userMicros = cpu["user_usec"]
-        s.cpu.systemMicros = cpu["system_usec"]
         s.cpu.periods = cpu["nr_periods"]
         s.cpu.throttledPeriods = cpu["nr_throttled"]
         s.cpu.throttledMicros = cpu["throttled_usec"]
@@ -204,11 +197,6 @@ public struct CgroupV2Driver: CgroupDriver {
             s.io.readOps = devices.reduce(0) { $0 + ($1["rios"] ?? 0) }
             s.io.writeOps = devices.reduce(0) { $0 + ($1["wios"] ?? 0) }
         }
-        s.pids.current = files["pids.current"].flatMap(StatParsers.single)
-        s.pids.maxEvents = files["pids.events"].map { StatParsers.flat($0)["max"] ?? 0 }
-        s.cpuPressure = files["cpu.pressure"].flatMap(StatParsers.pressure)
-        s.memoryPressure = files["memory.pressure"].flatMap(StatParsers.pressure)
-        s.ioPressure = files["io.pressure"].flatMap(StatParsers.pressure)
         return s
     }
 }
