@@ -15,6 +15,8 @@ public struct Resources: Sendable, Equatable {
     public var swapMax: Int = 0
     /// Block I/O limits; `device` nil means the device holding the working directory.
     public var io: IOLimits?
+    /// Relative I/O weight, 1…10000 as in cgroup v2 `io.weight` (default 100).
+    public var ioWeight: Int?
     /// Maximum number of tasks (`pids.max`).
     public var pids: Int?
 
@@ -65,6 +67,7 @@ public struct ResourceRequest: Sendable, Equatable {
     public var ioReadIOPS: String?
     public var ioWriteIOPS: String?
     public var ioDevice: String?
+    public var ioWeight: String?
     public var pids: String?
     public init() {}
 }
@@ -115,6 +118,9 @@ extension Resources {
             io.devicePath = device
         }
         self.io = io.isEmpty ? nil : io
+        if let text = r.ioWeight {
+            ioWeight = try Self.integer(text, field: "io-weight", range: 1...10_000)
+        }
         if let text = r.pids {
             pids = try Self.integer(text, field: "pids", range: 1...Self.pidsMax)
         }

@@ -26,6 +26,7 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("io-read-iops"), help: "Read operations per second.") var ioReadIOPS: String?
     @Option(name: .customLong("io-write-iops"), help: "Write operations per second.") var ioWriteIOPS: String?
     @Option(name: .customLong("io-device"), help: "A path on the disk the I/O limits apply to (default: the working directory's).") var ioDevice: String?
+    @Option(name: .customLong("io-weight"), help: "Relative I/O weight, 1 to 10000 (default 100), where the I/O scheduler supports it.") var ioWeight: String?
     @Option(help: "Maximum number of tasks (processes and threads).") var pids: String?
     @Option(help: "Tenant to run as (default: default).") var tenant: String?
     @Option(help: "Stop the job after this long: 30s, 5m, 1h. Exit code 124.") var timeout: String?
@@ -45,7 +46,7 @@ struct Run: ParsableCommand {
         var request = ResourceRequest()
         request.cpu = cpu; request.cpuWeight = cpuWeight; request.memory = memory; request.memoryHigh = memoryHigh
         request.swap = swap; request.ioRead = ioRead; request.ioWrite = ioWrite; request.ioReadIOPS = ioReadIOPS
-        request.ioWriteIOPS = ioWriteIOPS; request.ioDevice = ioDevice; request.pids = pids
+        request.ioWriteIOPS = ioWriteIOPS; request.ioDevice = ioDevice; request.ioWeight = ioWeight; request.pids = pids
         let cwd = workdir ?? FileManager.default.currentDirectoryPath
         var spec = RunSpec(argv: argv, environment: try jobEnvironment(), workingDirectory: cwd)
         spec.resources = try Resources(parsing: request)

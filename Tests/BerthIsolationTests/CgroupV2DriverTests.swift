@@ -27,6 +27,7 @@ import BerthCore
         io.writeBytesPerSecond = 1 << 20
         io.readIOPS = 50
         r.io = io
+        r.ioWeight = 300
         r.pids = 32
         let p = place()
         let cg = try driver.createRun(p, resources: r, ioDevice: BlockDevice(major: 254, minor: 0))
@@ -40,6 +41,7 @@ import BerthCore
         #expect(fs.read(dir + "/memory.swap.max") == "0")
         #expect(fs.read(dir + "/memory.oom.group") == "1")
         #expect(fs.read(dir + "/io.max") == "254:0 wbps=1048576 riops=50")
+        #expect(fs.read(dir + "/io.weight") == "default 300")
         #expect(fs.read(dir + "/pids.max") == "32")
         #expect(cg.applied.memoryMaxBytes == 8192, "the summary shows the page-rounded limit")
         #expect(cg.joinFiles.isEmpty)

@@ -56,7 +56,11 @@ import BerthCore
         var r = Resources()
         r.memoryMax = 64 << 20
         r.memoryHigh = 32 << 20
-        #expect(driver.enforcement.shortfalls(r) == ["memory-high: this host's cgroup v1 memory controller has no soft limit (memory.high)"])
+        r.ioWeight = 500
+        #expect(driver.enforcement.shortfalls(r) == [
+            "memory-high: this host's cgroup v1 memory controller has no soft limit (memory.high)",
+            "io-weight: this host's I/O scheduler has no proportional weight (needs io.weight, or BFQ on v1)",
+        ])
     }
 
     @Test func explicitRootAppliesInEveryHierarchy() throws {

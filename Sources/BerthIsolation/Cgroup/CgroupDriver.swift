@@ -66,6 +66,7 @@ public struct AppliedLimits: Sendable, Equatable, Codable {
     public var memoryHighBytes: Int?
     public var swapMaxBytes: Int?
     public var ioDevice: String?
+    public var ioWeight: Int?
     public var pids: Int?
     public init() {}
 }
@@ -84,6 +85,8 @@ public struct Enforcement: Sendable, Equatable {
     public var ioBuffered = true
     /// A parent's I/O limit holds its children (not v1 blkio, which is flat).
     public var ioHierarchical = true
+    /// Proportional I/O weight (v2 `io.weight`; v1 `blkio.weight`, only with the BFQ scheduler).
+    public var ioWeight = true
     public var pids = true
     public init() {}
 
@@ -100,6 +103,7 @@ public struct Enforcement: Sendable, Equatable {
             if !ioLimits { out.append("io: no I/O controller on this host") }
             else if !ioBuffered { out.append("io: cgroup v1 blkio limits only direct I/O here; buffered writes bypass them") }
         }
+        if r.ioWeight != nil && !ioWeight { out.append("io-weight: this host's I/O scheduler has no proportional weight (needs io.weight, or BFQ on v1)") }
         if r.pids != nil && !pids { out.append("pids: no pids controller on this host") }
         return out
     }

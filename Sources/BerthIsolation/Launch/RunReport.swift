@@ -50,7 +50,7 @@ public struct RunReport: Encodable, Sendable {
         if let max = applied.memoryMaxBytes { memory += " of \(bytes(max))" }
         parts.append(memory)
         parts.append("read \(bytes(stats.io.readBytes)), wrote \(bytes(stats.io.writeBytes))")
-        if let t = cpu.throttledMicros {
+        if let t = cpu.throttledMicros, (cpu.periods ?? 0) > 0 {
             parts.append("throttled \(seconds(t)) in \(cpu.throttledPeriods ?? 0)/\(cpu.periods ?? 0) periods")
         }
         if let refused = stats.pids.maxEvents, refused > 0 { parts.append("\(refused) forks refused at pids limit") }

@@ -45,6 +45,7 @@ public struct HybridDriver: CgroupDriver {
         e.ioLimits = hierarchies.contains("blkio")
         e.ioBuffered = false
         e.ioHierarchical = false
+        e.ioWeight = Sys.exists("\(mount)/blkio/blkio.bfq.weight")
         e.pids = hierarchies.contains("pids")
         enforcement = e
     }
@@ -128,6 +129,11 @@ public struct HybridDriver: CgroupDriver {
                 if let v = io.readIOPS { try Sys.write(run("blkio") + "/blkio.throttle.read_iops_device", "\(d) \(v)") }
                 if let v = io.writeIOPS { try Sys.write(run("blkio") + "/blkio.throttle.write_iops_device", "\(d) \(v)") }
                 applied.ioDevice = d
+            }
+            if enforcement.ioWeight, let weight = r.ioWeight {
+                // BFQ's weights run 1…1000 where cgroup v2's run 1…10000.
+                try Sys.write(run("blkio") + "/blkio.bfq.weight", String(max(1, weight / 10)))
+                applied.ioWeight = weight
             }
             if hierarchies.contains("pids"), let pids = r.pids {
                 try Sys.write(run("pids") + "/pids.max", String(pids))

@@ -36,6 +36,7 @@ public struct CgroupV2Driver: CgroupDriver {
         e.ioLimits = available.contains("io")
         e.ioBuffered = e.ioLimits
         e.ioHierarchical = e.ioLimits
+        e.ioWeight = e.ioLimits
         e.pids = available.contains("pids")
         enforcement = e
     }
@@ -155,6 +156,15 @@ public struct CgroupV2Driver: CgroupDriver {
                 if let v = io.writeIOPS { line += " wiops=\(v)" }
                 try Sys.write(runDir + "/io.max", line)
                 applied.ioDevice = device.majorMinor
+            }
+            if let weight = r.ioWeight, enforcement.ioWeight {
+                do {
+                    try Sys.write(runDir + "/io.weight", "default \(weight)")
+                    applied.ioWeight = weight
+                } catch {
+                    // io.weight exists only with an I/O cost model or BFQ on the device.
+                    warnings.append("io-weight: this kernel has no io.weight for the run's cgroup; the weight is not applied")
+                }
             }
             if let pids = r.pids, enforcement.pids {
                 try Sys.write(runDir + "/pids.max", String(pids))
