@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "berth", targets: ["berth"]),
         .executable(name: "berth-shim", targets: ["berth-shim"]),
         .executable(name: "berth-checks", targets: ["berth-checks"]),
+        .executable(name: "berth-probe", targets: ["berth-probe"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -27,10 +28,17 @@ let package = Package(
         .target(name: "BerthIsolation",
                 dependencies: ["BerthCore", "CBerthSys", "CSeccomp"]),
 
-        // The per-run supervisor: the job's parent. Plain C, libc only.
-        // Linked statically: no dynamic loader on the launch path, and a small resident set.
-        .executableTarget(name: "berth-shim", dependencies: ["CBerthSys"],
-                          linkerSettings: [.unsafeFlags(["-static-executable", "-Xlinker", "--gc-sections"])]),
+        // Keeps the Swift runtime out of the plain-C executables below.
+        .target(name: "CNoSwiftRuntime"),
+
+        // The per-run supervisor: the job's parent and its sandbox. Plain C, libc only, linked
+        // statically: no dynamic loader on the launch path, and a small resident set.
+        .executableTarget(name: "berth-shim", dependencies: ["CBerthSys", "CNoSwiftRuntime"],
+                          linkerSettings: [.unsafeFlags(["-static-executable"])]),
+
+        // The sandbox probe: run as a job by the checks, it tries what a hostile job would.
+        .executableTarget(name: "berth-probe", dependencies: ["CNoSwiftRuntime"],
+                          linkerSettings: [.unsafeFlags(["-static-executable"])]),
 
         // The CLI.
         .executableTarget(name: "berth", dependencies: [

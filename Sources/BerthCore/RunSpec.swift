@@ -14,6 +14,11 @@ public struct RunSpec: Sendable {
     public var graceMillis = 10_000
     /// Fail instead of warning when the host cannot enforce part of `resources`.
     public var strict = false
+    /// The seccomp profile's name: `default`, or `unconfined` where the operator allows it.
+    public var seccomp = SeccompProfileName.default
+    /// Namespaces, the tenant's uid, no capabilities, seccomp. Off only for operators'
+    /// measurements (the launch benchmark's baseline row); never from a tenant's request.
+    public var sandboxed = true
 
     public init(argv: [String], environment: [String], workingDirectory: String) {
         self.argv = argv
@@ -75,5 +80,18 @@ public enum RunEnding: Sendable, Equatable {
         case .execFailed: return "exec_failed"
         case .launchFailed: return "launch_failed"
         }
+    }
+}
+
+/// The seccomp profiles a spec may name.
+public enum SeccompProfileName: String, Sendable, CaseIterable {
+    case `default`
+    case unconfined
+
+    public init(parsing text: String) throws {
+        guard let p = SeccompProfileName(rawValue: text) else {
+            throw BerthError.invalid("seccomp", "unknown profile; use one of: default, unconfined", got: text)
+        }
+        self = p
     }
 }

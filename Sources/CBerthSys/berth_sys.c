@@ -25,6 +25,9 @@
 #ifndef SYS_pidfd_send_signal
 #define SYS_pidfd_send_signal 424
 #endif
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
 #ifndef SYS_close_range
 #define SYS_close_range 436
 #endif
@@ -57,3 +60,16 @@ long long berth_statfs_magic(const char *path) {
 
 unsigned int berth_dev_major(unsigned long long dev) { return major(dev); }
 unsigned int berth_dev_minor(unsigned long long dev) { return minor(dev); }
+
+int berth_memfd_create(const char *name) { return (int)syscall(SYS_memfd_create, name, 1U /* MFD_CLOEXEC */); }
+
+struct berth_open_how { uint64_t flags, mode, resolve; };
+
+int berth_openat2_beneath(int dirfd, const char *path, int flags, unsigned int mode) {
+    struct berth_open_how how = { (uint64_t)flags, mode, 0x08 | 0x04 | 0x02 };  // BENEATH | NO_SYMLINKS | NO_MAGICLINKS
+    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+}
+
+int berth_rename_noreplace(int olddirfd, const char *oldpath, int newdirfd, const char *newpath) {
+    return (int)syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, 1U /* RENAME_NOREPLACE */);
+}

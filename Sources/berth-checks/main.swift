@@ -6,6 +6,10 @@
 //   berth-checks --list                                         list them
 //   berth-checks expect-refusal                                 assert Berth refuses a shared v2 cgroup
 //   berth-checks workload KIND ARGS…                            the jobs the checks run
+//
+// Jobs see the host read-only, with /tmp, /var/tmp, home directories and Berth's own
+// directories hidden, so the binaries they run (this one, berth-probe) are staged in
+// /opt/berth-checks-<pid>, and everything a job writes goes to its checkpoint directory.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -22,19 +26,30 @@ func require(_ condition: Bool, _ message: @autoclosure () -> String) throws {
     if !condition { throw CheckFailure(message()) }
 }
 
-let selfPath = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+let ownPath = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
 
-struct Context {
+struct Context: Sendable {
     let launcher: Launcher
+    /// A directory on a real disk for Berth's own files (runtime, state, checkpoints).
     let scratch: String
     let cgroupRoot: String?
+    /// Where the binaries jobs run are staged: visible, read-only, inside every sandbox.
+    let stage: String
 
-    func spec(_ argv: [String]) -> RunSpec {
-        RunSpec(argv: argv, environment: ["PATH=/usr/local/bin:/usr/bin:/bin"], workingDirectory: scratch)
+    var selfPath: String { stage + "/berth-checks" }
+    var probePath: String { stage + "/berth-probe" }
+
+    func spec(_ argv: [String], tenant: TenantName = .default) -> RunSpec {
+        var spec = RunSpec(argv: argv, environment: ["PATH=/usr/local/bin:/usr/bin:/bin"], workingDirectory: "/")
+        spec.tenant = tenant
+        return spec
     }
 
-    func run(_ spec: RunSpec) throws -> RunResult {
+    /// Runs to the end, checks the cgroup is gone, and removes the job's checkpoint subtree
+    /// unless `keep` (then the caller inspects and removes it).
+    func run(_ spec: RunSpec, keep: Bool = false) throws -> RunResult {
         let result = try launcher.start(spec).wait()
+        if !keep { try launcher.checkpoints.removeJobDirectory(tenant: spec.tenant.id, job: spec.jobID) }
         try require(result.cgroupRemoved && !result.stuck, "the run's cgroup was not removed (stuck: \(result.stuck))")
         for dir in result.cgroup.directories {
             try require(access(dir, F_OK) != 0, "\(dir) still exists after the run")
@@ -42,12 +57,24 @@ struct Context {
         return result
     }
 
+    /// Runs `argv` with its stdout going to a file in its checkpoint subtree; returns that output.
+    func output(of argv: [String], configure: (inout RunSpec) -> Void = { _ in }) throws -> (RunResult, String) {
+        let quoted = argv.map { "'\($0)'" }.joined(separator: " ")
+        var spec = spec(["/bin/sh", "-c", "\(quoted) > \"$BERTH_CHECKPOINT_DIR/out\""])
+        configure(&spec)
+        let result = try run(spec, keep: true)
+        let file = launcher.checkpoints.path(tenant: spec.tenant.id, job: spec.jobID) + "/out"
+        let text = (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""
+        try launcher.checkpoints.removeJobDirectory(tenant: spec.tenant.id, job: spec.jobID)
+        return (result, text)
+    }
+
     func workload(_ args: String...) -> [String] { [selfPath, "workload"] + args }
 }
 
-typealias Check = (name: String, run: (Context) throws -> String)
+typealias Check = (name: String, run: @Sendable (Context) throws -> String)
 
-let checks: [Check] = [
+let isolationChecks: [Check] = [
     ("oom-kill", { ctx in
         var spec = ctx.spec(ctx.workload("alloc", "100"))
         spec.resources.memoryMax = 32 << 20
@@ -93,8 +120,9 @@ let checks: [Check] = [
         return "fork bomb under --pids 32: at most \(highest) tasks, \(r.stats.pids.maxEvents ?? 0) forks refused, all removed"
     }),
     ("io-write-limit", { ctx in
-        var spec = ctx.spec(ctx.workload("directwrite", ctx.scratch + "/berth-io-check", String(4 << 20)))
+        var spec = ctx.spec(ctx.workload("directwrite", "checkpoint:io-check", String(4 << 20)))
         var io = IOLimits()
+        io.devicePath = ctx.launcher.layout.checkpointRoot
         io.writeBytesPerSecond = 1 << 20
         spec.resources.io = io
         let r = try ctx.run(spec)
@@ -123,11 +151,11 @@ let checks: [Check] = [
         // The caller (a berth-checks child standing in for `berth run`) is SIGKILLed while the
         // job runs; the shim must still record the job's real exit status and remove the cgroup.
         let runID = RunID()
-        var args = [selfPath]
+        var args = [ownPath]
         if let root = ctx.cgroupRoot { args += ["--cgroup-root", root] }
-        args += ["--scratch", ctx.scratch, "caller", runID.rawValue, ctx.launcher.runtimeDirectory]
+        args += ["--scratch", ctx.scratch, "caller", runID.rawValue, ctx.stage]
         let caller = try Subprocess.spawn(args)
-        let statusPath = "\(ctx.launcher.runtimeDirectory)/\(runID.rawValue).json"
+        let statusPath = ctx.launcher.statusPath(runID)
         var waited = 0
         while ShimStatus.read(statusPath)?.state != "running" && waited < 5_000 { usleep(10_000); waited += 10 }
         try require(ShimStatus.read(statusPath)?.state == "running", "the job never started")
@@ -142,6 +170,8 @@ let checks: [Check] = [
         return "caller SIGKILLed; shim recorded exit 7 and removed the cgroup"
     }),
 ]
+
+let checks = isolationChecks + sandboxChecks
 
 enum Subprocess {
     static func spawn(_ argv: [String]) throws -> pid_t {
@@ -185,9 +215,13 @@ func workload(_ args: [String]) -> Never {
             if pid < 0 { usleep(1_000) }
         }
     case "directwrite":
-        let fd = open(args[1], O_WRONLY | O_CREAT | O_TRUNC | 0o40000 /* O_DIRECT, not imported */, 0o600)
+        var path = args[1]
+        if path.hasPrefix("checkpoint:") {
+            path = (ProcessInfo.processInfo.environment["BERTH_CHECKPOINT_DIR"] ?? "/nonexistent") + "/" + path.dropFirst(11)
+        }
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | 0o40000 /* O_DIRECT, not imported */, 0o600)
         guard fd >= 0 else { perror("open"); exit(2) }
-        defer { unlink(args[1]) }
+        defer { unlink(path) }
         let total = Int(args[2]) ?? (4 << 20)
         let chunk = 256 << 10
         var aligned: UnsafeMutableRawPointer?
@@ -196,11 +230,11 @@ func workload(_ args: [String]) -> Never {
         var written = 0
         while written < total {
             let n = write(fd, buffer, chunk)
-            if n <= 0 { perror("write"); unlink(args[1]); exit(2) }
+            if n <= 0 { perror("write"); unlink(path); exit(2) }
             written += n
         }
         close(fd)
-        unlink(args[1])
+        unlink(path)
         exit(0)
     case "exit": exit(Int32(args[1]) ?? 1)
     case "signal":
@@ -238,8 +272,13 @@ while let arg = arguments.first {
     }
 }
 
-@MainActor func makeLauncher(runtime: String) throws -> Launcher {
-    Launcher(driver: try Launcher.hostDriver(cgroupRoot: cgroupRoot), runtimeDirectory: runtime)
+@MainActor func makeLauncher() throws -> Launcher {
+    var layout = HostLayout()
+    layout.runtimeDirectory = scratch + "/berth-checks/run"
+    layout.stateDirectory = scratch + "/berth-checks/state"
+    layout.checkpointRoot = scratch + "/berth-checks/state/checkpoints"
+    layout.allowUnconfined = true
+    return Launcher(driver: try Launcher.hostDriver(cgroupRoot: cgroupRoot), layout: layout)
 }
 
 if names.first == "expect-refusal" {
@@ -262,16 +301,31 @@ if names.first == "expect-refusal" {
 
 if names.first == "caller" {
     // Stands in for `berth run`: starts a job that exits 7 after 1 s, and waits to be killed.
-    let launcher = try makeLauncher(runtime: names[2])
-    var spec = RunSpec(argv: [selfPath, "workload", "sleep-exit", "1", "7"], environment: [], workingDirectory: scratch)
+    let launcher = try makeLauncher()
+    var spec = RunSpec(argv: [names[2] + "/berth-checks", "workload", "sleep-exit", "1", "7"], environment: [], workingDirectory: "/")
     spec.runID = RunID(names[1])!
     let started = try launcher.start(spec)
     _ = started.wait()
     exit(0)
 }
 
-let runtime = "\(scratch)/berth-checks-\(getpid())"
-let context = Context(launcher: try makeLauncher(runtime: runtime), scratch: scratch, cgroupRoot: cgroupRoot)
+/// Copies the binaries jobs run to a directory every sandbox shows, plus a setuid-root copy
+/// of the probe for the privilege check.
+func stageBinaries() throws -> String {
+    let stage = "/opt/berth-checks-\(getpid())"
+    let fm = FileManager.default
+    try fm.createDirectory(atPath: stage, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+    let dir = (ownPath as NSString).deletingLastPathComponent
+    for (source, name) in [(ownPath, "berth-checks"), (dir + "/berth-probe", "berth-probe"), (dir + "/berth-probe", "berth-probe-suid")] {
+        try fm.copyItem(atPath: source, toPath: stage + "/" + name)
+    }
+    chown(stage + "/berth-probe-suid", 0, 0)
+    chmod(stage + "/berth-probe-suid", 0o4755)
+    return stage
+}
+
+let stage = try stageBinaries()
+let context = Context(launcher: try makeLauncher(), scratch: scratch, cgroupRoot: cgroupRoot, stage: stage)
 let selected = names.isEmpty ? checks : checks.filter { names.contains($0.name) }
 if selected.count != Set(names).count && !names.isEmpty {
     print("unknown check in \(names); known: \(checks.map(\.name).joined(separator: ", "))")
@@ -290,6 +344,8 @@ for check in selected {
     }
 }
 context.launcher.driver.removeIdleTree(tenant: TenantName.default.id)
-try? FileManager.default.removeItem(atPath: runtime)
+context.launcher.driver.removeIdleTree(tenant: otherTenant.id)
+try? FileManager.default.removeItem(atPath: scratch + "/berth-checks")
+try? FileManager.default.removeItem(atPath: stage)
 print("\(passed) passed, \(failed) failed")
 exit(failed == 0 ? 0 : 1)

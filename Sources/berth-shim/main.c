@@ -10,24 +10,30 @@
 // Usage:
 //   berth-shim --status FILE --cgroup DIR [--join FILE]... [--oom-control DIR]
 //              [--stat NAME=FILE]... [--rmdir DIR]... [--timeout-ms N] [--grace-ms N]
-//              [--cwd DIR] -- PATH ARGV0 ARGS...
+//              [--cwd DIR] [sandbox options] -- PATH ARGV0 ARGS...
+//
+// Sandbox options (see sandbox.h): --uid N --gid N --nofile N --seccomp FILE, and with
+// --newroot DIR the run's namespaces: --tmpfs PATH, --mask PATH, --bind SRC=DST, --hostname NAME.
 //
 // --cgroup is the run's cgroup v2 directory (cgroup.kill, cgroup.events, cgroup.procs live
 // there); --join names v1 cgroup.procs files the child enters before exec (hybrid hosts);
 // --oom-control is a v1 memory cgroup whose OOM kill ends the whole run (oom.group emulation).
 //
-// PID 1 of a run's PID namespace (issue 2/7) will be this same binary's init mode: the cloned
-// child forks the job, reaps every orphan and forwards signals, so no other exec is paid.
+// With --newroot, the cloned child is PID 1 of the run's PID namespace: it builds the mount
+// tree, then forks the job and stays as its init (sandbox_init), in this same binary, so no
+// other exec is paid.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -36,6 +42,8 @@
 #include <unistd.h>
 
 #include "berth_sys.h"
+#include "no_swift_runtime.h"
+#include "sandbox.h"
 
 #define MAX_LIST 16
 #define STAT_CAP 8192
@@ -53,6 +61,11 @@ struct config {
 };
 
 static struct config cfg = { .timeout_ms = -1, .grace_ms = 10000 };
+
+// The memory /proc/PID/cmdline shows: the run's init overwrites it, so a job looking at
+// PID 1 sees "berth-init", not Berth's host paths.
+static char *arg_area;
+static size_t arg_area_len;
 
 static long long now_ms(void) {
     struct timespec ts;
@@ -84,7 +97,25 @@ static void parse_args(int argc, char **argv) {
         else if (strcmp(a, "--cwd") == 0) cfg.cwd = v;
         else if (strcmp(a, "--timeout-ms") == 0) cfg.timeout_ms = atoll(v);
         else if (strcmp(a, "--grace-ms") == 0) cfg.grace_ms = atoll(v);
-        else if (strcmp(a, "--join") == 0) {
+        else if (strcmp(a, "--uid") == 0) sb.uid = atol(v);
+        else if (strcmp(a, "--gid") == 0) sb.gid = atol(v);
+        else if (strcmp(a, "--nofile") == 0) sb.nofile = strtoul(v, NULL, 10);
+        else if (strcmp(a, "--hostname") == 0) sb.hostname = v;
+        else if (strcmp(a, "--newroot") == 0) { sb.newroot = v; sb.enabled = 1; }
+        else if (strcmp(a, "--seccomp") == 0) {
+            if (sandbox_load_filter(v) != 0) die_usage("cannot read the --seccomp program");
+        } else if (strcmp(a, "--tmpfs") == 0) {
+            if (sb.ntmpfs == SANDBOX_MAX) die_usage("too many --tmpfs");
+            sb.tmpfs[sb.ntmpfs++] = v;
+        } else if (strcmp(a, "--mask") == 0) {
+            if (sb.nmasks == SANDBOX_MAX) die_usage("too many --mask");
+            sb.masks[sb.nmasks++] = v;
+        } else if (strcmp(a, "--bind") == 0) {
+            const char *eq = strchr(v, '=');
+            if (!eq || sb.nbinds == SANDBOX_MAX) die_usage("bad --bind");
+            sb.bind_src[sb.nbinds] = strndup(v, (size_t)(eq - v));
+            sb.bind_dst[sb.nbinds++] = eq + 1;
+        } else if (strcmp(a, "--join") == 0) {
             if (cfg.njoins == MAX_LIST) die_usage("too many --join");
             cfg.joins[cfg.njoins++] = v;
         } else if (strcmp(a, "--rmdir") == 0) {
@@ -121,29 +152,56 @@ static int write_str(const char *path, const char *s) {
     return n < 0 ? -1 : 0;
 }
 
-static void child_setup(int pipe_fd, const char *extra_join) {
-    // 1. reset signals, and join the v1 cgroups (hybrid)
+static const char *const step_names[] = {
+    "", "signals and v1 cgroups", "session and rlimits", "namespaces and mounts",
+    "groups", "capabilities and uid", "working directory and fds", "no_new_privs and seccomp", "exec",
+};
+
+// The job's own process: steps 4 to 7, then exec.
+static void job_exec(int pipe_fd) {
     sigset_t none;
     sigemptyset(&none);
+    if (sigprocmask(SIG_SETMASK, &none, NULL) != 0) child_fail(pipe_fd, 1);
+    int step;
+    // 4. setgroups, setresgid; 5. bounding set, setresuid, capset to zero
+    if (sandbox_drop_privileges(&step) != 0) child_fail(pipe_fd, step);
+    // 6. chdir, then mark every fd above stderr close-on-exec
+    if (cfg.cwd && chdir(cfg.cwd) != 0) child_fail(pipe_fd, 6);
+    if (berth_close_range_cloexec(3) != 0 && errno != ENOSYS && errno != EINVAL) child_fail(pipe_fd, 6);
+    // 7. no_new_privs, seccomp, then exec
+    if (sandbox_lock() != 0) child_fail(pipe_fd, 7);
+    execve(cfg.argv[0], &cfg.argv[1], environ);
+    child_fail(pipe_fd, 8);   // reported as step 8, so a failed exec is told from a failed setup
+}
+
+// The cloned child. Without a sandbox it becomes the job; with one it is PID 1 of the run.
+static void child_setup(int pipe_fd, int status_fd, const char *extra_join) {
+    // 1. reset signals, and join the v1 cgroups (hybrid)
     struct sigaction dfl;
     memset(&dfl, 0, sizeof(dfl));
     dfl.sa_handler = SIG_DFL;
     for (int s = 1; s < NSIG; s++) sigaction(s, &dfl, NULL);
-    if (sigprocmask(SIG_SETMASK, &none, NULL) != 0) child_fail(pipe_fd, 1);
     if (extra_join && write_str(extra_join, "0") != 0) child_fail(pipe_fd, 1);
     for (int i = 0; i < cfg.njoins; i++)
         if (write_str(cfg.joins[i], "0") != 0) child_fail(pipe_fd, 1);
-    // 2. setsid, then rlimits
+    // 2. setsid (no controlling terminal), then rlimits
     if (setsid() < 0) child_fail(pipe_fd, 2);
     struct rlimit core = {0, 0};
     if (setrlimit(RLIMIT_CORE, &core) != 0) child_fail(pipe_fd, 2);
-    // 3-5. mounts, groups and uid, capabilities: issue 2/7 (the sandbox)
-    // 6. chdir, then mark every fd above stderr close-on-exec
-    if (cfg.cwd && chdir(cfg.cwd) != 0) child_fail(pipe_fd, 6);
-    if (berth_close_range_cloexec(3) != 0 && errno != ENOSYS && errno != EINVAL) child_fail(pipe_fd, 6);
-    // 7. no_new_privs, seccomp: issue 2/7; then exec
-    execve(cfg.argv[0], &cfg.argv[1], environ);
-    child_fail(pipe_fd, 7);
+    if (!sb.enabled) job_exec(pipe_fd);
+    // 3. mounts, inside the namespaces clone3 created
+    if (sandbox_enter() != 0) child_fail(pipe_fd, 3);
+    sigset_t all;
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, NULL);
+    pid_t job = fork();
+    if (job < 0) child_fail(pipe_fd, 3);
+    if (job == 0) job_exec(pipe_fd);
+    close(pipe_fd);                 // the job holds it until its exec closes it
+    memset(arg_area, 0, arg_area_len);
+    snprintf(arg_area, arg_area_len, "berth-init");
+    prctl(PR_SET_NAME, "berth-init", 0, 0, 0);
+    sandbox_init(job, status_fd);
 }
 
 // ---- the status file ----
@@ -342,6 +400,8 @@ static void check_run_cgroup(void) {
 }
 
 int main(int argc, char **argv) {
+    arg_area = argv[0];
+    arg_area_len = (size_t)(argv[argc - 1] + strlen(argv[argc - 1]) - argv[0]);
     parse_args(argc, argv);
     check_run_cgroup();
     struct outcome o;
@@ -358,33 +418,45 @@ int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 
-    int errpipe[2];
-    if (pipe2(errpipe, O_CLOEXEC) != 0) { o.message = "pipe2 failed"; o.how = HOW_LAUNCH_FAILED; finish(&o); }
+    int errpipe[2], statuspipe[2];
+    if (pipe2(errpipe, O_CLOEXEC) != 0 || pipe2(statuspipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+        o.message = "pipe2 failed"; o.how = HOW_LAUNCH_FAILED; finish(&o);
+    }
     int cgfd = open(cfg.cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (cgfd < 0) { o.message = "cannot open the run's cgroup"; o.err = errno; o.how = HOW_LAUNCH_FAILED; finish(&o); }
 
     int pidfd = -1;
     o.started_ns = realtime_ns();
     long long started = now_ms();
-    pid_t pid = berth_clone3_into_cgroup(cgfd, &pidfd, 0);
-    if (pid < 0 && (errno == ENOSYS || errno == E2BIG || errno == EINVAL)) {
-        // No clone3 or no CLONE_INTO_CGROUP: fork, and the child enters the cgroup itself
-        // before it execs, so the job still never runs outside its limits.
+    pid_t pid = berth_clone3_into_cgroup(cgfd, &pidfd, sandbox_clone_flags());
+    if (pid < 0 && (errno == ENOSYS || errno == E2BIG)) {
+        // No clone3 or no CLONE_INTO_CGROUP (kernels before 5.7): fork, and the child enters
+        // the cgroup itself before it execs, so the job still never runs outside its limits.
+        // Its namespaces come from unshare; a new PID namespace holds only the unsharer's
+        // children, so one more fork makes the run's PID 1, and the middle process relays.
         pid = fork();
         if (pid == 0) {
             char procs[4096];
             snprintf(procs, sizeof(procs), "%s/cgroup.procs", cfg.cgroup);
             close(errpipe[0]);
-            child_setup(errpipe[1], procs);
+            if (!sb.enabled) child_setup(errpipe[1], statuspipe[1], procs);
+            if (write_str(procs, "0") != 0 || unshare((int)sandbox_clone_flags()) != 0) child_fail(errpipe[1], 3);
+            pid_t init = fork();
+            if (init == 0) child_setup(errpipe[1], statuspipe[1], NULL);
+            close(errpipe[1]);
+            int st = 0;
+            while (init > 0 && waitpid(init, &st, 0) < 0 && errno == EINTR) {}
+            _exit(init < 0 ? 127 : WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
         }
         if (pid > 0) pidfd = berth_pidfd_open(pid);
     } else if (pid == 0) {
         close(errpipe[0]);
-        child_setup(errpipe[1], NULL);
+        child_setup(errpipe[1], statuspipe[1], NULL);
     }
     if (pid < 0) { o.message = "clone failed"; o.err = errno; o.how = HOW_LAUNCH_FAILED; finish(&o); }
     o.pid = pid;
     close(errpipe[1]);
+    close(statuspipe[1]);
     close(cgfd);
 
     struct child_error ce;
@@ -393,9 +465,16 @@ int main(int argc, char **argv) {
     close(errpipe[0]);
     if (n == (ssize_t)sizeof(ce)) {
         waitpid(pid, NULL, 0);
-        o.how = HOW_EXEC_FAILED;
+        // A failed exec is the command's fault (126/127); any earlier step is Berth's (125).
+        o.how = ce.step == 8 ? HOW_EXEC_FAILED : HOW_LAUNCH_FAILED;
         o.err = ce.err;
         o.step = ce.step;
+        if (o.how == HOW_LAUNCH_FAILED) {
+            static char message[128];
+            snprintf(message, sizeof(message), "the job's setup failed at step %d (%s)", ce.step,
+                     ce.step > 0 && ce.step < 9 ? step_names[ce.step] : "?");
+            o.message = message;
+        }
         finish(&o);
     }
     if (write_status(&o) != 0) perror("berth-shim: status");
@@ -442,6 +521,9 @@ int main(int argc, char **argv) {
         int status;
         pid_t w = waitpid(pid, &status, WNOHANG);
         if (w == pid) {
+            // With a sandbox, `pid` is the run's init: the job's own status comes over the pipe.
+            int job_status;
+            if (read(statuspipe[0], &job_status, sizeof(job_status)) == (ssize_t)sizeof(job_status)) status = job_status;
             if (WIFEXITED(status)) { o.how = HOW_EXITED; o.code = WEXITSTATUS(status); }
             else { o.how = HOW_SIGNALED; o.sig = WTERMSIG(status); }
             if (timed_out) o.how = HOW_TIMEOUT;

@@ -37,7 +37,10 @@ struct Run: ParsableCommand {
     @Option(name: [.customShort("e"), .customLong("env")], help: "Set KEY=VALUE in the job's environment; KEY alone copies it from here.") var env: [String] = []
     @Option(name: .customLong("workdir"), help: "The job's working directory (default: the current one).") var workdir: String?
     @Option(name: .customLong("cgroup-root"), help: "Berth's cgroup root, as a cgroup path (default: <own cgroup>/berth).") var cgroupRoot: String?
-    @Option(name: .customLong("runtime-dir"), help: "Where run status files go (default /run/berth/runs).") var runtimeDir: String = "/run/berth/runs"
+    @Option(help: "Seccomp profile: default, or unconfined where the operator allows it (BERTH_ALLOW_UNCONFINED=1).") var seccomp: String?
+    @Option(name: .customLong("runtime-dir"), help: "Berth's runtime directory: status files, run roots (default /run/berth).") var runtimeDir: String = "/run/berth"
+    @Option(name: .customLong("state-dir"), help: "Berth's state directory: tenant uids (default /var/lib/berth).") var stateDir: String = "/var/lib/berth"
+    @Option(name: .customLong("checkpoint-root"), help: "The checkpoint root (default <state-dir>/checkpoints).") var checkpointRoot: String?
     @Argument(parsing: .postTerminator, help: "The command and its arguments, after --.") var command: [String] = []
 
     mutating func run() throws {
@@ -47,16 +50,26 @@ struct Run: ParsableCommand {
         request.cpu = cpu; request.cpuWeight = cpuWeight; request.memory = memory; request.memoryHigh = memoryHigh
         request.swap = swap; request.ioRead = ioRead; request.ioWrite = ioWrite; request.ioReadIOPS = ioReadIOPS
         request.ioWriteIOPS = ioWriteIOPS; request.ioDevice = ioDevice; request.ioWeight = ioWeight; request.pids = pids
-        let cwd = workdir ?? FileManager.default.currentDirectoryPath
+        var layout = HostLayout()
+        layout.runtimeDirectory = runtimeDir
+        layout.stateDirectory = stateDir
+        layout.checkpointRoot = checkpointRoot ?? stateDir + "/checkpoints"
+        layout.allowUnconfined = ProcessInfo.processInfo.environment["BERTH_ALLOW_UNCONFINED"] == "1"
+        var cwd = workdir ?? FileManager.default.currentDirectoryPath
+        if workdir == nil && layout.hidesFromJobs(cwd) {
+            printError("berth: warning: the current directory \(cwd) is hidden from jobs; the job starts in / (use --workdir)")
+            cwd = "/"
+        }
         var spec = RunSpec(argv: argv, environment: try jobEnvironment(), workingDirectory: cwd)
         spec.resources = try Resources(parsing: request)
         if let tenant { spec.tenant = try TenantName(tenant) }
         if let timeout { spec.timeoutMillis = try parseDuration(timeout, field: "timeout") }
         if let grace { spec.graceMillis = try parseDuration(grace, field: "grace") }
         spec.strict = strict
+        if let seccomp { spec.seccomp = try SeccompProfileName(parsing: seccomp) }
         spec.environment += ["BERTH_TENANT=\(spec.tenant)", "BERTH_JOB_ID=\(spec.jobID)", "BERTH_RUN_ID=\(spec.runID)"]
 
-        let launcher = Launcher(driver: try Launcher.hostDriver(cgroupRoot: cgroupRoot), runtimeDirectory: runtimeDir)
+        let launcher = Launcher(driver: try Launcher.hostDriver(cgroupRoot: cgroupRoot), layout: layout)
         for sig in [SIGINT, SIGTERM, SIGHUP] { signal(sig, SIG_IGN) }
         let started = try launcher.start(spec)
         for warning in started.cgroup.warnings { printError("berth: warning: \(warning)") }
@@ -70,6 +83,9 @@ struct Run: ParsableCommand {
         let result = started.wait()
         sources.forEach { $0.cancel() }
         launcher.driver.removeIdleTree(tenant: spec.tenant.id)
+        // A one-off job: nothing of its checkpoint subtree outlives it.
+        do { try launcher.checkpoints.removeJobDirectory(tenant: spec.tenant.id, job: spec.jobID) }
+        catch { printError("berth: warning: \(error)") }
 
         if case .execFailed(let errno) = result.ending {
             let what = errno == ENOENT ? "no such file" : errno == EACCES ? "permission denied" : "cannot execute"

@@ -10,14 +10,20 @@ import BerthCore
 public struct Launcher: Sendable {
     public let driver: any CgroupDriver
     public let shimPath: String
-    /// Where status files go (`/run/berth/runs`): a runtime directory, not durable storage.
-    public let runtimeDirectory: String
+    public let layout: HostLayout
+    public let identities: TenantIdentities
+    public let checkpoints: CheckpointTree
 
-    public init(driver: any CgroupDriver, shimPath: String? = nil, runtimeDirectory: String = "/run/berth/runs") {
+    public init(driver: any CgroupDriver, shimPath: String? = nil, layout: HostLayout = HostLayout()) {
         self.driver = driver
         self.shimPath = shimPath ?? Launcher.defaultShimPath()
-        self.runtimeDirectory = runtimeDirectory
+        self.layout = layout
+        identities = TenantIdentities(stateDirectory: layout.stateDirectory, range: layout.uidRange)
+        checkpoints = CheckpointTree(root: layout.checkpointRoot)
     }
+
+    /// Where the shim writes the status of `run`.
+    public func statusPath(_ run: RunID) -> String { "\(layout.statusDirectory)/\(run.rawValue).json" }
 
     /// `$BERTH_SHIM`, or `berth-shim` beside the running executable.
     public static func defaultShimPath() -> String {
@@ -44,41 +50,73 @@ public struct Launcher: Sendable {
         if spec.strict && !shortfalls.isEmpty {
             throw BerthError(.unsupported, "strict mode: " + shortfalls.joined(separator: "; "))
         }
+        if spec.seccomp == .unconfined && !layout.allowUnconfined {
+            throw BerthError.invalid("seccomp", "'unconfined' is not allowed on this host; the operator must allow it")
+        }
         var device: BlockDevice?
         if let io = spec.resources.io {
             device = try BlockDevice.holding(io.devicePath ?? spec.workingDirectory, field: io.devicePath == nil ? "io-write" : "io-device")
         }
-        try ensureRuntimeDirectory()
+        for dir in [layout.runtimeDirectory, layout.statusDirectory, layout.rootsDirectory, layout.stateDirectory] {
+            try CheckpointTree.makeDirectories(dir, mode: 0o700)
+        }
+        var sandboxArgs: [String] = []
+        var environment = spec.environment
+        if spec.sandboxed {
+            let uid = try identities.uid(for: spec.tenant)
+            let checkpointDir = checkpoints.path(tenant: spec.tenant.id, job: spec.jobID)
+            try layout.validateWorkingDirectory(spec.workingDirectory, checkpointDirectory: checkpointDir)
+            _ = try checkpoints.createJobDirectory(tenant: spec.tenant.id, job: spec.jobID, uid: uid)
+            environment.append("BERTH_CHECKPOINT_DIR=\(checkpointDir)")
+            sandboxArgs = ["--uid", String(uid), "--gid", String(uid), "--nofile", String(layout.jobFileLimit),
+                           "--newroot", layout.rootsDirectory + "/" + spec.runID.rawValue, "--hostname", spec.runID.rawValue]
+            if let program = try seccompProgram(spec.seccomp) { sandboxArgs += ["--seccomp", program] }
+            for dir in layout.masked { sandboxArgs += ["--mask", dir] }
+            for dir in HostLayout.privateDirectories { sandboxArgs += ["--tmpfs", dir] }
+            sandboxArgs += ["--bind", "\(checkpointDir)=\(checkpointDir)"]
+        }
         try driver.prepare()
         let place = RunPlace(tenant: spec.tenant.id, job: spec.jobID, run: spec.runID)
         let cgroup = try driver.createRun(place, resources: spec.resources, ioDevice: device)
-        let statusPath = "\(runtimeDirectory)/\(spec.runID.rawValue).json"
-        var args = [shimPath, "--status", statusPath, "--cgroup", cgroup.unifiedPath, "--cwd", spec.workingDirectory]
+        var args = [shimPath, "--status", statusPath(spec.runID), "--cgroup", cgroup.unifiedPath, "--cwd", spec.workingDirectory]
         for file in cgroup.joinFiles { args += ["--join", file] }
         if let dir = cgroup.oomControlDirectory, spec.resources.memoryMax != nil { args += ["--oom-control", dir] }
         for (key, path) in cgroup.statFiles { args += ["--stat", "\(key)=\(path)"] }
         for dir in cgroup.directories { args += ["--rmdir", dir] }
+        if spec.sandboxed {
+            let newRoot = layout.rootsDirectory + "/" + spec.runID.rawValue
+            guard mkdir(newRoot, 0o700) == 0 else {
+                driver.removeRun(cgroup)
+                throw BerthError(.system, "mkdir \(newRoot): \(Sys.errnoText(errno))")
+            }
+            args += ["--rmdir", newRoot]
+        }
         if let t = spec.timeoutMillis { args += ["--timeout-ms", String(t)] }
-        args += ["--grace-ms", String(spec.graceMillis), "--"]
-        args += [resolveExecutable(spec.argv[0], environment: spec.environment)] + spec.argv
+        args += ["--grace-ms", String(spec.graceMillis)] + sandboxArgs + ["--"]
+        args += [resolveExecutable(spec.argv[0], environment: environment)] + spec.argv
         let pid: pid_t
         do {
-            pid = try spawnInNewSession(args, environment: spec.environment)
+            pid = try spawnInNewSession(args, environment: environment)
         } catch {
             driver.removeRun(cgroup)
+            _ = rmdir(layout.rootsDirectory + "/" + spec.runID.rawValue)
             throw error
         }
-        return StartedRun(spec: spec, shimPID: pid, statusPath: statusPath, cgroup: cgroup, driver: driver)
+        return StartedRun(spec: spec, shimPID: pid, statusPath: statusPath(spec.runID), cgroup: cgroup, driver: driver)
     }
 
-    func ensureRuntimeDirectory() throws {
-        var path = ""
-        for component in runtimeDirectory.split(separator: "/") {
-            path += "/" + component
-            if mkdir(path, 0o700) != 0 && errno != EEXIST {
-                throw BerthError(.system, "mkdir \(path): \(Sys.errnoText(errno))")
-            }
-        }
+    /// The compiled program of a seccomp profile, cached in the runtime directory (compiled
+    /// with libseccomp once, loaded by every run's child). nil for `unconfined`.
+    func seccompProgram(_ profile: SeccompProfile) throws -> String? {
+        let path = "\(layout.runtimeDirectory)/seccomp-\(profile.rawValue)-v\(SeccompProfile.version).bpf"
+        if Sys.exists(path) { return path }
+        guard let program = try profile.compile() else { return nil }
+        let tmp = path + ".\(getpid()).tmp"
+        let fd = try Sys.retrying(.system, "open \(tmp)") { open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600) }
+        defer { close(fd) }
+        try Sys.retrying(.system, "write \(tmp)") { program.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } }
+        try Sys.retrying(.system, "rename \(tmp)") { rename(tmp, path) }
+        return path
     }
 
     /// `argv[0]` as `execvp` would find it in the job's PATH; unchanged when not found, so the

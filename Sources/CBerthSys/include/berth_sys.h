@@ -21,6 +21,16 @@ int berth_pidfd_send_signal(int pidfd, int sig);
 /// close_range(2) with CLOSE_RANGE_CLOEXEC from `first` up: fds stay usable until exec.
 int berth_close_range_cloexec(unsigned int first);
 
+/// memfd_create(2) with MFD_CLOEXEC.
+int berth_memfd_create(const char *name);
+
+/// openat2(2) with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS: `path` must
+/// stay under `dirfd` and contain no symlink at all. Kernels before 5.6 answer ENOSYS.
+int berth_openat2_beneath(int dirfd, const char *path, int flags, unsigned int mode);
+
+/// renameat2(2) with RENAME_NOREPLACE: fails with EEXIST instead of replacing.
+int berth_rename_noreplace(int olddirfd, const char *oldpath, int newdirfd, const char *newpath);
+
 /// statfs(2)'s f_type for `path` (the filesystem magic), or -1 with errno.
 long long berth_statfs_magic(const char *path);
 

@@ -1,0 +1,71 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import BerthCore
+
+/// Where Berth keeps its files on a host, and the operator's sandbox policy.
+public struct HostLayout: Sendable {
+    /// Runtime files that must outlive Berth's processes, not a reboot: `runs/` (status
+    /// files), `roots/` (mount points of runs' root trees), compiled seccomp programs.
+    public var runtimeDirectory = "/run/berth"
+    /// Durable state: tenant uids (the store, later).
+    public var stateDirectory = "/var/lib/berth"
+    /// `<root>/<tenant-id>/<job-id>/`: what jobs may write that outlives a run.
+    public var checkpointRoot = "/var/lib/berth/checkpoints"
+    /// Tenant uids are allocated here; never root.
+    public var uidRange = TenantIdentities.defaultRange
+    /// Whether a spec may name the `unconfined` seccomp profile.
+    public var allowUnconfined = false
+    /// RLIMIT_NOFILE for jobs.
+    public var jobFileLimit = 4096
+
+    public init() {}
+
+    public var statusDirectory: String { runtimeDirectory + "/runs" }
+    public var rootsDirectory: String { runtimeDirectory + "/roots" }
+
+    /// Directories hidden from every job behind an empty read-only tmpfs: Berth's own state
+    /// and runtime files (tokens, the store, other runs' status), the checkpoint root (the
+    /// job's own subtree is bound back inside it) and home directories.
+    public var masked: [String] {
+        var paths = [stateDirectory, runtimeDirectory]
+        if !checkpointRoot.hasPrefix(stateDirectory + "/") { paths.append(checkpointRoot) }
+        return paths + ["/home", "/root"]
+    }
+
+    /// Directories each run gets its own empty, writable tmpfs for.
+    public static let privateDirectories = ["/tmp", "/var/tmp", "/dev/shm"]
+
+    /// True when `path` is not the host's inside a job: masked, private, or a kernel view.
+    public func hidesFromJobs(_ path: String) -> Bool {
+        (masked + Self.privateDirectories + ["/proc", "/sys", "/dev"]).contains { path == $0 || path.hasPrefix($0 + "/") }
+    }
+
+    /// Checks a working directory (B2): absolute, no `.`/`..`, no symlink on the way, not a
+    /// kernel view or a hidden directory, and an existing directory — or inside the job's own
+    /// checkpoint subtree.
+    public func validateWorkingDirectory(_ path: String, checkpointDirectory: String) throws {
+        let components = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+        guard path.hasPrefix("/"), !path.contains("\0"), path.utf8.count < 4096,
+              !components.contains(where: { $0 == "." || $0 == ".." }) else {
+            throw BerthError.invalid("workdir", "must be an absolute path without '.' or '..'", got: path)
+        }
+        if path == checkpointDirectory || path.hasPrefix(checkpointDirectory + "/") { return }
+        guard !hidesFromJobs(path) else {
+            throw BerthError.invalid("workdir", "is hidden from jobs (/proc, /sys, /dev, /tmp, /var/tmp, home directories and Berth's own directories are not the host's inside a job)", got: path)
+        }
+        guard let resolved = realpath(path, nil) else {
+            throw BerthError.invalid("workdir", "must be an existing directory", got: path)
+        }
+        defer { free(resolved) }
+        let real = String(cString: resolved)
+        let normalized = "/" + path.split(separator: "/").joined(separator: "/")
+        guard real == normalized else {
+            throw BerthError.invalid("workdir", "must not lead through a symlink (it resolves to \(real))", got: path)
+        }
+        var st = stat()
+        guard stat(real, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
+            throw BerthError.invalid("workdir", "must be a directory", got: path)
+        }
+    }
+}

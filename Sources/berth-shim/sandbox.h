@@ -1,0 +1,48 @@
+// The run's sandbox, applied by the shim's cloned child and the job's process.
+// Everything here runs between clone and exec: raw syscalls, no allocation.
+#ifndef BERTH_SANDBOX_H
+#define BERTH_SANDBOX_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <linux/filter.h>
+
+#define SANDBOX_MAX 16
+
+struct sandbox {
+    int enabled;                 // namespaces, the private mount tree and the run's init
+    const char *newroot;         // an empty directory made by the parent: the new root's mount point
+    const char *tmpfs[SANDBOX_MAX]; int ntmpfs;     // private, writable (/tmp, /var/tmp, /dev/shm)
+    const char *masks[SANDBOX_MAX]; int nmasks;     // hidden behind an empty read-only tmpfs
+    const char *bind_src[SANDBOX_MAX];              // writable binds (the job's checkpoint subtree)
+    const char *bind_dst[SANDBOX_MAX]; int nbinds;
+    const char *hostname;
+    long uid, gid;               // -1: unchanged
+    unsigned long nofile;        // RLIMIT_NOFILE for the job; 0: unchanged
+    struct sock_fprog filter;    // the seccomp program compiled by the daemon; len 0: none
+};
+
+extern struct sandbox sb;
+
+/// Parent side: reads a compiled seccomp program (classic BPF) from `path` into `sb.filter`.
+int sandbox_load_filter(const char *path);
+
+/// The clone flags for the run's namespaces (PID, mount, UTS, IPC); 0 when disabled.
+uint64_t sandbox_clone_flags(void);
+
+/// In the cloned child, PID 1 of the run: a cgroup namespace rooted at the run's cgroup, the
+/// private mount tree (host read-only, private /tmp, masks, binds, /proc, /sys/fs/cgroup),
+/// pivot_root into it, and the hostname. Returns 0, or -1 with errno set.
+int sandbox_enter(void);
+
+/// In the job's process: steps 4 and 5 of DESIGN.md. Sets `*step` to the failing step.
+int sandbox_drop_privileges(int *step);
+
+/// In the job's process, last before exec: no_new_privs, then the seccomp filter.
+int sandbox_lock(void);
+
+/// PID 1's loop: forwards signals to the job, reaps every orphan, and when the job ends
+/// writes its wait status to `status_fd` and exits. Never returns.
+void sandbox_init(pid_t job, int status_fd) __attribute__((noreturn));
+
+#endif
