@@ -72,7 +72,7 @@ let sandboxChecks: [Check] = [
         let layout = ctx.launcher.layout
         // A sibling job of the same tenant, with a file in its own subtree.
         let sibling = JobID()
-        let siblingDir = try ctx.launcher.checkpoints.createJobDirectory(tenant: TenantName.default.id, job: sibling, uid: 0)
+        let siblingDir = try ctx.launcher.checkpoints.createJobDirectory(tenant: TenantName.default.id, job: sibling, uid: try ctx.launcher.identities.uid(for: .default))
         defer { try? ctx.launcher.checkpoints.removeJobDirectory(tenant: TenantName.default.id, job: sibling) }
         _ = FileManager.default.createFile(atPath: siblingDir + "/secret", contents: Data("x".utf8))
         let hidden = [siblingDir, siblingDir + "/secret",
@@ -89,8 +89,8 @@ let sandboxChecks: [Check] = [
         return "\(passes) properties hold from inside (caps, no_new_privs, seccomp, uid, fds, read-only host, cgroup files, pid namespace, setuid, hidden paths, private /tmp)"
     }),
     ("tenant-uid", { ctx in
-        let (_, a) = try ctx.output(of: ["/usr/bin/id", "-u"])
-        let (_, b) = try ctx.output(of: ["/usr/bin/id", "-u"]) { $0.tenant = otherTenant }
+        let (_, a) = try ctx.output(of: ["id", "-u"])
+        let (_, b) = try ctx.output(of: ["id", "-u"]) { $0.tenant = otherTenant }
         let uidA = Int(a.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
         let uidB = Int(b.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
         let range = ctx.launcher.layout.uidRange
@@ -103,7 +103,7 @@ let sandboxChecks: [Check] = [
     ("symlink-refusal", { ctx in
         // The other tenant's subtree, with a file Berth must never touch.
         let victimJob = JobID()
-        let victim = try ctx.launcher.checkpoints.createJobDirectory(tenant: otherTenant.id, job: victimJob, uid: 0)
+        let victim = try ctx.launcher.checkpoints.createJobDirectory(tenant: otherTenant.id, job: victimJob, uid: try ctx.launcher.identities.uid(for: otherTenant))
         defer { try? ctx.launcher.checkpoints.removeJobDirectory(tenant: otherTenant.id, job: victimJob) }
         _ = FileManager.default.createFile(atPath: victim + "/precious", contents: Data("keep".utf8))
         let spec = ctx.spec(["/bin/sh", "-c", "ln -s \(victim) \"$BERTH_CHECKPOINT_DIR/staging\"; ln -s /etc \"$BERTH_CHECKPOINT_DIR/etc\"; mkdir \"$BERTH_CHECKPOINT_DIR/real\"; ln -s \(victim)/precious \"$BERTH_CHECKPOINT_DIR/real/link\""])

@@ -134,10 +134,11 @@ static void parse_args(int argc, char **argv) {
 
 // ---- the child: raw syscalls only, in DESIGN.md's order, then exec ----
 
-struct child_error { int step; int err; };
+struct child_error { int step; int err; char detail[48]; };
 
 static void child_fail(int pipe_fd, int step) {
-    struct child_error e = { step, errno };
+    struct child_error e = { step, errno, "" };
+    if (step == 3) strncpy(e.detail, sandbox_operation, sizeof(e.detail) - 1);
     (void)!write(pipe_fd, &e, sizeof(e));
     _exit(127);
 }
@@ -470,9 +471,10 @@ int main(int argc, char **argv) {
         o.err = ce.err;
         o.step = ce.step;
         if (o.how == HOW_LAUNCH_FAILED) {
-            static char message[128];
-            snprintf(message, sizeof(message), "the job's setup failed at step %d (%s)", ce.step,
-                     ce.step > 0 && ce.step < 9 ? step_names[ce.step] : "?");
+            static char message[192];
+            ce.detail[sizeof(ce.detail) - 1] = 0;
+            snprintf(message, sizeof(message), "the job's setup failed at step %d (%s%s%s)", ce.step,
+                     ce.step > 0 && ce.step < 9 ? step_names[ce.step] : "?", ce.detail[0] ? ": " : "", ce.detail);
             o.message = message;
         }
         finish(&o);

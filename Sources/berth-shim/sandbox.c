@@ -33,6 +33,7 @@
 #endif
 
 struct sandbox sb = { .uid = -1, .gid = -1 };
+const char *sandbox_operation = "";
 
 struct berth_mount_attr { uint64_t attr_set, attr_clr, propagation, userns_fd; };
 
@@ -81,46 +82,60 @@ static int mkdirs(const char *path) {
 int sandbox_enter(void) {
     // The cgroup namespace is unshared here, after the child sits in the run's cgroup (and
     // has joined the v1 ones), so its root is the run's own cgroup in every hierarchy.
+    sandbox_operation = "cgroup namespace";
     if (unshare(CLONE_NEWCGROUP) != 0) return -1;
     // Nothing we mount may propagate back to the host.
+    sandbox_operation = "make / private";
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) return -1;
     // The host's files, read-only and without setuid, as the new root.
+    sandbox_operation = "bind / as the new root";
     if (mount("/", sb.newroot, NULL, MS_BIND | MS_REC, NULL) != 0) return -1;
     struct berth_mount_attr ro = { BERTH_MOUNT_ATTR_RDONLY | BERTH_MOUNT_ATTR_NOSUID, 0, 0, 0 };
+    sandbox_operation = "make the new root read-only";
     if (syscall(SYS_mount_setattr, AT_FDCWD, sb.newroot, AT_RECURSIVE, &ro, sizeof(ro)) != 0) return -1;
     // Private tmpfs first (/tmp, /var/tmp, /dev/shm), then masks (Berth's state, runtime files,
     // the checkpoint root, home directories), then the job's own checkpoint subtree bound back
     // inside them, and only then the masks made read-only: later mounts would hide earlier ones.
+    sandbox_operation = "private tmpfs";
     for (int i = 0; i < sb.ntmpfs; i++) {
         if (mount("tmpfs", in_root(sb.tmpfs[i]), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0 && errno != ENOENT) return -1;
     }
+    sandbox_operation = "masks";
     int masked[SANDBOX_MAX] = {0};
     for (int i = 0; i < sb.nmasks; i++) {
         if (mount("tmpfs", in_root(sb.masks[i]), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=1m") == 0) masked[i] = 1;
         else if (errno != ENOENT) return -1;   // ENOENT: nothing there to hide
     }
+    sandbox_operation = "checkpoint bind";
     for (int i = 0; i < sb.nbinds; i++) {
         const char *dst = in_root(sb.bind_dst[i]);
         if (mkdirs(dst) != 0) return -1;
         if (mount(sb.bind_src[i], dst, NULL, MS_BIND, NULL) != 0) return -1;
         if (mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV, NULL) != 0) return -1;
     }
+    sandbox_operation = "read-only masks";
     for (int i = 0; i < sb.nmasks; i++) {
         if (masked[i] && mount(NULL, in_root(sb.masks[i]), NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=1m") != 0)
             return -1;
     }
     // /proc of the run's PID namespace: only its own processes.
+    sandbox_operation = "/proc";
     if (mount("proc", in_root("/proc"), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) return -1;
-    // /sys/fs/cgroup: cgroup2 seen through the run's cgroup namespace, read-only.
+    // /sys/fs/cgroup: the host's cgroup mounts are detached (a cgroup2 cannot be mounted over
+    // a bind of itself: EBUSY), then cgroup2 seen through the run's cgroup namespace, read-only.
+    sandbox_operation = "/sys/fs/cgroup";
+    if (umount2(in_root("/sys/fs/cgroup"), MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT) return -1;
     if (mount("cgroup2", in_root("/sys/fs/cgroup"), "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, NULL) != 0
         && errno != ENOENT)
         return -1;
     // pivot_root(".", "."), then detach the old root stacked under it: no put_old directory
     // is needed in a read-only tree.
+    sandbox_operation = "pivot_root";
     if (chdir(sb.newroot) != 0) return -1;
     if (syscall(SYS_pivot_root, ".", ".") != 0) return -1;
     if (umount2(".", MNT_DETACH) != 0) return -1;
     if (chdir("/") != 0) return -1;
+    sandbox_operation = "hostname";
     if (sb.hostname && sethostname(sb.hostname, strlen(sb.hostname)) != 0) return -1;
     return 0;
 }

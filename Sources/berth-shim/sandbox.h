@@ -24,6 +24,9 @@ struct sandbox {
 
 extern struct sandbox sb;
 
+/// The mount operation sandbox_enter was doing, for the error report.
+extern const char *sandbox_operation;
+
 /// Parent side: reads a compiled seccomp program (classic BPF) from `path` into `sb.filter`.
 int sandbox_load_filter(const char *path);
 

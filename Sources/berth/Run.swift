@@ -103,12 +103,13 @@ struct Run: ParsableCommand {
         Glibc.exit(result.ending.exitCode)
     }
 
-    /// The job's environment: a fixed PATH and locale, plus what `--env` adds. Nothing else
-    /// of the caller's environment reaches the job.
+    /// The job's environment: a fixed PATH, HOME=/tmp (home directories are hidden from jobs),
+    /// the caller's TERM and LANG, plus what `--env` adds. Nothing else of the caller's
+    /// environment reaches the job.
     func jobEnvironment() throws -> [String] {
-        var vars: [(String, String)] = [("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")]
+        var vars: [(String, String)] = [("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"), ("HOME", "/tmp")]
         let here = ProcessInfo.processInfo.environment
-        for name in ["TERM", "LANG", "HOME"] { if let v = here[name] { vars.append((name, v)) } }
+        for name in ["TERM", "LANG"] { if let v = here[name] { vars.append((name, v)) } }
         for item in env {
             let parts = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             let key = String(parts[0])

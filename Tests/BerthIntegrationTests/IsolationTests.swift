@@ -6,7 +6,8 @@ import Testing
 @Suite(.serialized, .enabled(if: Host.rootTests, "needs root: creates cgroups on this host"))
 struct IsolationTests {
     static let checkNames = ["oom-kill", "cpu-quota", "pids-fork-bomb", "io-write-limit",
-                             "missing-binary", "exit-codes", "survives-caller-kill"]
+                             "missing-binary", "exit-codes", "survives-caller-kill",
+                             "seccomp-matrix", "sandbox-inside", "tenant-uid", "symlink-refusal", "unknown-seccomp-profile"]
 
     @Test func theChecksListIsComplete() throws {
         let listed = try Command.run([Host.binDir + "/berth-checks", "--list"]).stdout.split(separator: "\n").map(String.init)
@@ -62,7 +63,9 @@ struct IsolationTests {
     }
 
     @Test func oomKillIs137() throws {
-        let r = try Command.run([berth, "run", "--memory", "32Mi", "--", Host.binDir + "/berth-checks", "workload", "alloc", "100"])
+        let staged = try Host.stagedChecks()
+        defer { try? FileManager.default.removeItem(atPath: staged.dir) }
+        let r = try Command.run([berth, "run", "--memory", "32Mi", "--", staged.checks, "workload", "alloc", "100"])
         #expect(r.status == 137)
         #expect(r.stderr.contains("OOM killed (job's memory limit)"))
     }
@@ -79,7 +82,7 @@ struct IsolationTests {
         #expect(missing.stderr.contains("berth: no such file: /usr/bin/nope"))
         let notFound = try Command.run([berth, "run", "--", "no-such-command-anywhere"])
         #expect(notFound.status == 127)
-        let scratch = try Host.scratch()
+        let scratch = try Host.visibleScratch()
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         _ = FileManager.default.createFile(atPath: scratch + "/data", contents: Data("x".utf8), attributes: [.posixPermissions: 0o644])
         let notExecutable = try Command.run([berth, "run", "--", scratch + "/data"])
@@ -98,6 +101,15 @@ struct IsolationTests {
         (["run", "--tenant", "../../x", "--", "true"], "tenant:"),
         (["run", "--timeout", "forever", "--", "true"], "timeout:"),
         (["run", "--io-write", "1Mi", "--io-device", "/dev/null", "--", "true"], "no block device"),
+        (["run", "--seccomp", "permissive", "--", "true"], "seccomp: unknown profile"),
+        (["run", "--seccomp", "unconfined", "--", "true"], "seccomp: 'unconfined' is not allowed"),
+        (["run", "--workdir", "/proc/self/fd/7", "--", "true"], "workdir:"),
+        (["run", "--workdir", "/proc/1/root", "--", "true"], "workdir:"),
+        (["run", "--workdir", "/usr/../etc", "--", "true"], "workdir:"),
+        (["run", "--workdir", "relative", "--", "true"], "workdir:"),
+        (["run", "--workdir", "/root", "--", "true"], "hidden from jobs"),
+        (["run", "--workdir", "/nonexistent-dir", "--", "true"], "existing directory"),
+        (["run", "-e", "BERTH_RUN_ID=x", "--", "true"], "env:"),
     ])
     func badArgumentsAre125WithOneLine(args: [String], mention: String) throws {
         let r = try Command.run([berth] + args)
@@ -107,6 +119,37 @@ struct IsolationTests {
         #expect(lines.count == 1, "one line, no stack trace: \(r.stderr)")
         #expect(r.stderr.hasPrefix("berth: ") && r.stderr.contains(mention), "\(r.stderr)")
         #expect(Host.leftoverCgroups().isEmpty, "nothing half-created")
+    }
+
+    @Test func aSymlinkedWorkdirIsRefused() throws {
+        let scratch = try Host.visibleScratch()
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        try FileManager.default.createSymbolicLink(atPath: scratch + "/etc-link", withDestinationPath: "/etc")
+        let r = try Command.run([berth, "run", "--workdir", scratch + "/etc-link", "--", "true"])
+        #expect(r.status == 125 && r.stderr.contains("workdir: must not lead through a symlink"), "\(r.stderr)")
+    }
+
+    @Test func theJobGetsExactlyTheEnvironmentItIsGiven() throws {
+        var env = ProcessInfo.processInfo.environment
+        env["BERTH_TEST_SECRET"] = "daemon-only"
+        env["FROM_CALLER"] = "copied"
+        let r = try Command.run([berth, "run", "-e", "GREETING=hello", "-e", "FROM_CALLER", "--", "env"], environment: env)
+        #expect(r.status == 0)
+        let vars = Set(r.stdout.split(separator: "\n").map { String($0.split(separator: "=")[0]) })
+        let expected: Set<String> = ["PATH", "HOME", "GREETING", "FROM_CALLER", "BERTH_TENANT", "BERTH_JOB_ID", "BERTH_RUN_ID", "BERTH_CHECKPOINT_DIR"]
+        #expect(vars == expected.union(vars.intersection(["TERM", "LANG"])), "\(r.stdout)")
+        #expect(r.stdout.contains("GREETING=hello\n") && r.stdout.contains("FROM_CALLER=copied\n"))
+        #expect(!r.stdout.contains("daemon-only"))
+    }
+
+    @Test func eachTenantRunsAsItsOwnUid() throws {
+        let a = try Command.run([berth, "run", "--", "id", "-u"])
+        let b = try Command.run([berth, "run", "--tenant", "team-b", "--", "id", "-u"])
+        let uidA = Int(a.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        let uidB = Int(b.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        #expect(uidA >= 200_000 && uidB >= 200_000 && uidA != uidB, "\(uidA) \(uidB)")
+        let groups = try Command.run([berth, "run", "--tenant", "team-b", "--", "id", "-G"])
+        #expect(groups.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == String(uidB), "no supplementary groups")
     }
 
     @Test func strictModeRefusesWhatTheHostCannotEnforce() throws {
@@ -145,9 +188,9 @@ struct IsolationTests {
         p.waitUntilExit()
         var status: [String: Any]?
         for _ in 0..<300 {
-            let files = (try? FileManager.default.contentsOfDirectory(atPath: runtime)) ?? []
+            let files = (try? FileManager.default.contentsOfDirectory(atPath: runtime + "/runs")) ?? []
             if let f = files.first(where: { $0.hasSuffix(".json") }),
-               let data = FileManager.default.contents(atPath: runtime + "/" + f),
+               let data = FileManager.default.contents(atPath: runtime + "/runs/" + f),
                let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], object["state"] as? String == "ended" {
                 status = object
                 break

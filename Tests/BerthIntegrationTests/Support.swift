@@ -33,6 +33,21 @@ enum Host {
         return dir
     }
 
+    /// A directory jobs can see (read-only): the host's /tmp, /var/tmp and home directories are
+    /// hidden from them, and this clone may live in one.
+    static func visibleScratch() throws -> String {
+        let dir = "/opt/berth-test-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        return dir
+    }
+
+    /// Copies `berth-checks` (whose workloads tests run as jobs) where jobs can see it.
+    static func stagedChecks() throws -> (dir: String, checks: String) {
+        let dir = try visibleScratch()
+        try FileManager.default.copyItem(atPath: binDir + "/berth-checks", toPath: dir + "/berth-checks")
+        return (dir, dir + "/berth-checks")
+    }
+
     /// Directories of ours left in any cgroup hierarchy (named berth, or holding tenants).
     static func leftoverCgroups() -> [String] {
         let out = try? Command.run(["/usr/bin/find", "/sys/fs/cgroup", "-mindepth", "2", "-maxdepth", "7", "-type", "d",
@@ -57,6 +72,8 @@ struct Command {
         p.standardOutput = out
         p.standardError = err
         p.standardInput = FileHandle.nullDevice
+        // Jobs start in the caller's directory; "/" is one every sandbox shows.
+        p.currentDirectoryURL = URL(fileURLWithPath: "/")
         try p.run()
         // Read both pipes while the process runs, or a full pipe would block it.
         nonisolated(unsafe) var errData = Data()

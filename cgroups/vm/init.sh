@@ -1,6 +1,15 @@
 #!/bin/sh
 # /init of the cgroup v2 test VM: pure cgroup v2 (cgroup_no_v1=all), PSI on, a virtio disk.
 export PATH=/bin
+# pivot_root (each run's sandbox) cannot leave the initramfs's rootfs: move to a tmpfs first.
+if [ ! -e /.stage2 ]; then
+    mkdir -p /newroot
+    mount -t tmpfs -o size=900m root /newroot
+    for d in bin lib etc init; do cp -a /$d /newroot/; done
+    mkdir -p /newroot/proc /newroot/sys /newroot/dev /newroot/tmp /newroot/mnt /newroot/run /newroot/opt /newroot/etc /newroot/usr/bin /newroot/var/tmp
+    touch /newroot/.stage2
+    exec switch_root /newroot /init
+fi
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev

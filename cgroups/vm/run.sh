@@ -35,16 +35,17 @@ kernel=$(ls "$out"/kernel/boot/vmlinuz-* | head -n1)
 modules=$(ls -d "$out"/kernel/lib/modules/* | head -n1)
 
 # Static binaries: the checks (Swift) and the shim (C).
-echo "vm: building static berth-checks"
-(cd "$repo" && swift build -c release --scratch-path .build-vm -Xswiftc -static-executable --product berth-checks 2>&1 | grep -E 'error|warning: unre|Compiling|Build' | tail -n 3)
+echo "vm: building static berth-checks, berth-shim and berth-probe"
+for product in berth-checks berth-shim berth-probe; do
+    (cd "$repo" && swift build -c release --scratch-path .build-vm -Xswiftc -static-executable --product "$product" 2>&1 \
+        | grep -E 'error|warning:' || true)
+done
 bin=$(cd "$repo" && swift build -c release --scratch-path .build-vm -Xswiftc -static-executable --show-bin-path)
-gcc -O2 -static -o "$out/berth-shim" -I"$repo/Sources/CBerthSys/include" \
-    "$repo/Sources/berth-shim/main.c" "$repo/Sources/CBerthSys/berth_sys.c"
 
 # The initramfs: busybox, the virtio modules, the binaries, /init. Uncompressed: faster under TCG.
 root="$out/root"
 rm -rf "$root"
-mkdir -p "$root"/{bin,proc,sys,dev,tmp,mnt,run,lib/modules}
+mkdir -p "$root"/{bin,proc,sys,dev,tmp,mnt,run,etc,lib/modules}
 cp /bin/busybox "$root/bin/"
 for applet in $(/bin/busybox --list); do
     [ "$applet" = busybox ] || ln -sf busybox "$root/bin/$applet"
@@ -56,8 +57,9 @@ for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_p
         *) cp "$f" "$root/lib/modules/$m.ko" ;;
     esac
 done
-strip -o "$root/bin/berth-checks" "$bin/berth-checks"
-cp "$out/berth-shim" "$root/bin/berth-shim"
+for product in berth-checks berth-shim berth-probe; do strip -o "$root/bin/$product" "$bin/$product"; done
+# Tests write and read a few host files a real system has.
+echo "root:x:0:0:root:/root:/bin/sh" > "$root/etc/passwd" 2>/dev/null || { mkdir -p "$root/etc"; echo "root:x:0:0:root:/root:/bin/sh" > "$root/etc/passwd"; }
 sed "s|\$BERTH_CHECKS|$*|" "$here/init.sh" > "$root/init"
 chmod +x "$root/init"
 (cd "$root" && find . | cpio -o -H newc --quiet > "$out/initrd.cpio")
@@ -69,7 +71,7 @@ mkfs.ext4 -q -F "$out/disk.img"
 
 echo "vm: booting $(basename "$kernel") under qemu/TCG"
 log="$out/console.log"
-timeout 900 qemu-system-x86_64 -accel tcg -cpu max -m 1024 -smp 1 -nographic -no-reboot \
+timeout 900 qemu-system-x86_64 -accel tcg -cpu max -m 1536 -smp 1 -nographic -no-reboot \
     -kernel "$kernel" -initrd "$out/initrd.cpio" \
     -drive file="$out/disk.img",if=virtio,format=raw \
     -append "console=ttyS0 quiet loglevel=3 cgroup_no_v1=all psi=1 panic=-1" </dev/null | tee "$log" | grep -E '^(PASS|FAIL|BERTH-VM|driver:|[0-9]+ passed)' || true

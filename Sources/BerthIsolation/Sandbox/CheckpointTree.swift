@@ -126,11 +126,14 @@ public struct CheckpointTree: Sendable {
         !s.isEmpty && s != "." && s != ".." && !s.contains("/") && !s.contains("\0") && s.utf8.count <= 255
     }
 
+    /// mkdir -p: the last directory gets `mode`; those made above it 0755, because jobs must
+    /// be able to walk through them to reach their own checkpoint subtree.
     static func makeDirectories(_ path: String, mode: mode_t) throws {
         var current = ""
-        for component in path.split(separator: "/") {
+        let components = path.split(separator: "/")
+        for (i, component) in components.enumerated() {
             current += "/" + component
-            if mkdir(current, mode) != 0 && errno != EEXIST {
+            if mkdir(current, i == components.count - 1 ? mode : 0o755) != 0 && errno != EEXIST {
                 throw BerthError(.system, "mkdir \(current): \(Sys.errnoText(errno))")
             }
         }
