@@ -53,12 +53,13 @@ public struct Launcher: Sendable {
         if spec.seccomp == .unconfined && !layout.allowUnconfined {
             throw BerthError.invalid("seccomp", "'unconfined' is not allowed on this host; the operator must allow it")
         }
+        for dir in [layout.runtimeDirectory, layout.statusDirectory, layout.rootsDirectory, layout.stateDirectory] {
+            try CheckpointTree.makeDirectories(dir, mode: 0o700)
+        }
+        try CheckpointTree.makeDirectories(layout.checkpointRoot, mode: 0o711)
         var device: BlockDevice?
         if let io = spec.resources.io {
             device = try BlockDevice.holding(io.devicePath ?? spec.workingDirectory, field: io.devicePath == nil ? "io-write" : "io-device")
-        }
-        for dir in [layout.runtimeDirectory, layout.statusDirectory, layout.rootsDirectory, layout.stateDirectory] {
-            try CheckpointTree.makeDirectories(dir, mode: 0o700)
         }
         var sandboxArgs: [String] = []
         var environment = spec.environment
