@@ -121,6 +121,22 @@ let sandboxChecks: [Check] = [
         try require(access(ctx.launcher.checkpoints.path(tenant: spec.tenant.id, job: spec.jobID), F_OK) != 0, "the job's subtree is still there")
         return "publish refused a symlinked staging dir; cleanup unlinked links without following them; nothing outside touched"
     }),
+    ("fork-fallback", { ctx in
+        // The shim's path for kernels without clone3: the same limits and sandbox must hold.
+        var launcher = ctx.launcher
+        launcher.forkFallback = true
+        let fallback = Context(launcher: launcher, scratch: ctx.scratch, cgroupRoot: ctx.cgroupRoot, stage: ctx.stage)
+        let exited = try fallback.run(fallback.spec(fallback.workload("exit", "7")))
+        try require(exited.ending == .exited(code: 7), "exit 7 ended as \(exited.ending.summary)")
+        var oom = fallback.spec(fallback.workload("alloc", "100"))
+        oom.resources.memoryMax = 32 << 20
+        let killed = try fallback.run(oom)
+        try require(killed.ending == .oomKilled(byTenantLimit: false), "100 MB under 32Mi ended as \(killed.ending.summary)")
+        let (r, text) = try fallback.output(of: [ctx.probePath, "inside"])
+        let failures = text.split(separator: "\n").filter { $0.hasPrefix("FAIL") }
+        try require(r.ending == .exited(code: 0) && failures.isEmpty && text.contains("PASS pid-1-is-berth-init"), failures.joined(separator: "; ") + text)
+        return "without clone3: exit code, OOM kill and every sandbox property hold"
+    }),
     ("unknown-seccomp-profile", { ctx in
         do { _ = try SeccompProfileName(parsing: "permissive") } catch let e as BerthError {
             try require(e.message.hasPrefix("seccomp: unknown profile"), e.message)

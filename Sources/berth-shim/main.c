@@ -10,7 +10,7 @@
 // Usage:
 //   berth-shim --status FILE --cgroup DIR [--join FILE]... [--oom-control DIR]
 //              [--stat NAME=FILE]... [--rmdir DIR]... [--timeout-ms N] [--grace-ms N]
-//              [--cwd DIR] [sandbox options] -- PATH ARGV0 ARGS...
+//              [--cwd DIR] [--fork] [sandbox options] -- PATH ARGV0 ARGS...
 //
 // Sandbox options (see sandbox.h): --uid N --gid N --nofile N --seccomp FILE, and with
 // --newroot DIR the run's namespaces: --tmpfs PATH, --mask PATH, --bind SRC=DST, --hostname NAME.
@@ -57,6 +57,7 @@ struct config {
     const char *stat_names[MAX_LIST * 2]; const char *stat_paths[MAX_LIST * 2]; int nstats;
     const char *rmdirs[MAX_LIST]; int nrmdirs;
     long long timeout_ms, grace_ms;
+    int fork_only;   // --fork: take the path for kernels without clone3 (tests prove it this way)
     char **argv;   // argv[0] is the path to exec, argv[1..] the job's argv
 };
 
@@ -97,6 +98,7 @@ static void parse_args(int argc, char **argv) {
         else if (strcmp(a, "--cwd") == 0) cfg.cwd = v;
         else if (strcmp(a, "--timeout-ms") == 0) cfg.timeout_ms = atoll(v);
         else if (strcmp(a, "--grace-ms") == 0) cfg.grace_ms = atoll(v);
+        else if (strcmp(a, "--fork") == 0) { cfg.fork_only = 1; i--; }
         else if (strcmp(a, "--uid") == 0) sb.uid = atol(v);
         else if (strcmp(a, "--gid") == 0) sb.gid = atol(v);
         else if (strcmp(a, "--nofile") == 0) sb.nofile = strtoul(v, NULL, 10);
@@ -429,7 +431,9 @@ int main(int argc, char **argv) {
     int pidfd = -1;
     o.started_ns = realtime_ns();
     long long started = now_ms();
-    pid_t pid = berth_clone3_into_cgroup(cgfd, &pidfd, sandbox_clone_flags());
+    pid_t pid = -1;
+    errno = ENOSYS;
+    if (!cfg.fork_only) pid = berth_clone3_into_cgroup(cgfd, &pidfd, sandbox_clone_flags());
     if (pid < 0 && (errno == ENOSYS || errno == E2BIG)) {
         // No clone3 or no CLONE_INTO_CGROUP (kernels before 5.7): fork, and the child enters
         // the cgroup itself before it execs, so the job still never runs outside its limits.
@@ -442,12 +446,15 @@ int main(int argc, char **argv) {
             close(errpipe[0]);
             if (!sb.enabled) child_setup(errpipe[1], statuspipe[1], procs);
             if (write_str(procs, "0") != 0 || unshare((int)sandbox_clone_flags()) != 0) child_fail(errpipe[1], 3);
+            sigset_t all;
+            sigfillset(&all);
+            sigprocmask(SIG_BLOCK, &all, NULL);
             pid_t init = fork();
             if (init == 0) child_setup(errpipe[1], statuspipe[1], NULL);
+            if (init < 0) child_fail(errpipe[1], 3);
             close(errpipe[1]);
-            int st = 0;
-            while (init > 0 && waitpid(init, &st, 0) < 0 && errno == EINTR) {}
-            _exit(init < 0 ? 127 : WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+            // The middle relays signals to the run's init and leaves when it does.
+            sandbox_init(init, -1);
         }
         if (pid > 0) pidfd = berth_pidfd_open(pid);
     } else if (pid == 0) {

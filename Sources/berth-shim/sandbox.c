@@ -191,7 +191,7 @@ void sandbox_init(pid_t job, int status_fd) {
         pid_t pid;
         while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
             if (pid != job) continue;            // an orphan: reaped, nothing more
-            (void)!write(status_fd, &status, sizeof(status));
+            if (status_fd >= 0) (void)!write(status_fd, &status, sizeof(status));
             // Leaving kills every other process of the namespace.
             _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
         }

@@ -45,7 +45,7 @@ int sandbox_drop_privileges(int *step);
 int sandbox_lock(void);
 
 /// PID 1's loop: forwards signals to the job, reaps every orphan, and when the job ends
-/// writes its wait status to `status_fd` and exits. Never returns.
+/// writes its wait status to `status_fd` (unless -1) and exits. Never returns.
 void sandbox_init(pid_t job, int status_fd) __attribute__((noreturn));
 
 #endif

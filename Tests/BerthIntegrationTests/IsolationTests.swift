@@ -7,7 +7,8 @@ import Testing
 struct IsolationTests {
     static let checkNames = ["oom-kill", "cpu-quota", "pids-fork-bomb", "io-write-limit",
                              "missing-binary", "exit-codes", "survives-caller-kill",
-                             "seccomp-matrix", "sandbox-inside", "tenant-uid", "symlink-refusal", "unknown-seccomp-profile"]
+                             "seccomp-matrix", "sandbox-inside", "tenant-uid", "symlink-refusal", "fork-fallback",
+                             "unknown-seccomp-profile"]
 
     @Test func theChecksListIsComplete() throws {
         let listed = try Command.run([Host.binDir + "/berth-checks", "--list"]).stdout.split(separator: "\n").map(String.init)

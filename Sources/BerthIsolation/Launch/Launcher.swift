@@ -13,6 +13,9 @@ public struct Launcher: Sendable {
     public let layout: HostLayout
     public let identities: TenantIdentities
     public let checkpoints: CheckpointTree
+    /// Makes the shim take its path for kernels without clone3 (fork, then join the cgroup
+    /// and unshare), so that path is tested on kernels that have clone3.
+    public var forkFallback = false
 
     public init(driver: any CgroupDriver, shimPath: String? = nil, layout: HostLayout = HostLayout()) {
         self.driver = driver
@@ -93,6 +96,7 @@ public struct Launcher: Sendable {
             args += ["--rmdir", newRoot]
         }
         if let t = spec.timeoutMillis { args += ["--timeout-ms", String(t)] }
+        if forkFallback { args.append("--fork") }
         args += ["--grace-ms", String(spec.graceMillis)] + sandboxArgs + ["--"]
         args += [resolveExecutable(spec.argv[0], environment: environment)] + spec.argv
         let pid: pid_t
