@@ -33,9 +33,10 @@ public struct TenantID: Sendable, Hashable, CustomStringConvertible {
 /// A job's id: `j` and 16 hex digits, random.
 public struct JobID: Sendable, Hashable, CustomStringConvertible {
     public let rawValue: String
-    public init() { rawValue = "j" + hex(UInt64.random(in: .min ... .max)) }
+    public init() { rawValue = randomID("j") }
+    /// Parses an id; nil for anything that is not exactly `j` and 16 hex digits.
     public init?(_ text: String) {
-        guard text.utf8.count == 17, text.first == "j", text.dropFirst().allSatisfy(\.isHexDigit) else { return nil }
+        guard isID(text, "j") else { return nil }
         rawValue = text
     }
     public var description: String { rawValue }
@@ -44,12 +45,19 @@ public struct JobID: Sendable, Hashable, CustomStringConvertible {
 /// A run's id: `r` and 16 hex digits, random. One job has many runs over its life.
 public struct RunID: Sendable, Hashable, CustomStringConvertible {
     public let rawValue: String
-    public init() { rawValue = "r" + hex(UInt64.random(in: .min ... .max)) }
+    public init() { rawValue = randomID("r") }
+    /// Parses an id; nil for anything that is not exactly `r` and 16 hex digits.
     public init?(_ text: String) {
-        guard text.utf8.count == 17, text.first == "r", text.dropFirst().allSatisfy(\.isHexDigit) else { return nil }
+        guard isID(text, "r") else { return nil }
         rawValue = text
     }
     public var description: String { rawValue }
+}
+
+func randomID(_ prefix: String) -> String { prefix + hex(UInt64.random(in: .min ... .max)) }
+
+func isID(_ text: String, _ prefix: Character) -> Bool {
+    text.utf8.count == 17 && text.first == prefix && text.dropFirst().allSatisfy { $0.isASCII && $0.isHexDigit }
 }
 
 func hex(_ value: UInt64) -> String {
