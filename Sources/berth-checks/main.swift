@@ -145,7 +145,14 @@ let isolationChecks: [Check] = [
         slow.graceMillis = 200
         let timedOut = try ctx.run(slow)
         try require(timedOut.ending == .timedOut && timedOut.ending.exitCode == 124, "timeout ended as \(timedOut.ending.summary)")
-        return "exit 7 → 7, SIGTERM → 143, timeout → 124"
+        // A job that ignores SIGTERM is killed when the grace period runs out, not before.
+        var stubborn = ctx.spec(ctx.workload("ignore-term", "30"))
+        stubborn.timeoutMillis = 300
+        stubborn.graceMillis = 1_000
+        let killed = try ctx.run(stubborn)
+        try require(killed.ending == .timedOut, "a job ignoring SIGTERM ended as \(killed.ending.summary)")
+        try require((1_250...2_300).contains(killed.wallMillis), "killed after \(killed.wallMillis) ms; want timeout 300 + grace 1000 ms")
+        return "exit 7 → 7, SIGTERM → 143, timeout → 124, SIGTERM ignored → killed after \(killed.wallMillis) ms (300 + 1000 grace)"
     }),
     ("survives-caller-kill", { ctx in
         // The caller (a berth-checks child standing in for `berth run`) is SIGKILLed while the
@@ -244,6 +251,10 @@ func workload(_ args: [String]) -> Never {
         exit(1)
     case "sleep":
         sleep(UInt32(args[1]) ?? 1)
+        exit(0)
+    case "ignore-term":
+        signal(SIGTERM, SIG_IGN)
+        sleep(UInt32(args[1]) ?? 30)
         exit(0)
     case "sleep-exit":
         usleep(UInt32((Double(args[1]) ?? 1) * 1_000_000))

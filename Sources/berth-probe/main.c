@@ -35,7 +35,7 @@ static const char *errno_name(int e) {
     case EBUSY: return "EBUSY"; case EEXIST: return "EEXIST"; case EINVAL: return "EINVAL";
     case ENOSYS: return "ENOSYS"; case EROFS: return "EROFS"; case EOPNOTSUPP: return "EOPNOTSUPP";
     case ENOTDIR: return "ENOTDIR"; case ENOMEM: return "ENOMEM"; case E2BIG: return "E2BIG";
-    case ENOKEY: return "ENOKEY"; case EDQUOT: return "EDQUOT";
+    case ENOKEY: return "ENOKEY"; case EDQUOT: return "EDQUOT"; case ENXIO: return "ENXIO";
     default: { static char buf[32]; snprintf(buf, sizeof(buf), "errno%d", e); return buf; }
     }
 }
@@ -229,6 +229,13 @@ static void check_fds(void) {
     else report(1, "chdir-proc-self-fd", "fails for 3..64");
 }
 
+static void check_terminal(void) {
+    // TIOCSTI and friends need a terminal: the job has no controlling one.
+    int fd = open("/dev/tty", O_RDWR);
+    report(fd < 0, "no-controlling-tty", "open /dev/tty -> %s", fd < 0 ? errno_name(errno) : "ok");
+    if (fd >= 0) close(fd);
+}
+
 static void check_filesystem(void) {
     int fd = open("/etc/berth-probe-write", O_WRONLY | O_CREAT, 0644);
     report(fd < 0 && errno == EROFS, "host-read-only", "create in /etc -> %s", fd < 0 ? errno_name(errno) : "ok");
@@ -347,6 +354,7 @@ int main(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "inside") == 0) {
         check_privileges();
         check_fds();
+        check_terminal();
         check_filesystem();
         check_cgroup();
         check_processes();
