@@ -66,48 +66,54 @@ public struct Launcher: Sendable {
         }
         var sandboxArgs: [String] = []
         var environment = spec.environment
+        let checkpointDir = checkpoints.path(tenant: spec.tenant.id, job: spec.jobID)
+        let newRoot = layout.rootsDirectory + "/" + spec.runID.rawValue
+        var uid: UInt32 = 0
         if spec.sandboxed {
-            let uid = try identities.uid(for: spec.tenant)
-            let checkpointDir = checkpoints.path(tenant: spec.tenant.id, job: spec.jobID)
+            uid = try identities.uid(for: spec.tenant)
             try layout.validateWorkingDirectory(spec.workingDirectory, checkpointDirectory: checkpointDir)
-            _ = try checkpoints.createJobDirectory(tenant: spec.tenant.id, job: spec.jobID, uid: uid)
             environment.append("BERTH_CHECKPOINT_DIR=\(checkpointDir)")
             sandboxArgs = ["--uid", String(uid), "--gid", String(uid), "--nofile", String(layout.jobFileLimit),
-                           "--newroot", layout.rootsDirectory + "/" + spec.runID.rawValue, "--hostname", spec.runID.rawValue]
+                           "--newroot", newRoot, "--hostname", spec.runID.rawValue]
             if let program = try seccompProgram(spec.seccomp) { sandboxArgs += ["--seccomp", program] }
             for dir in layout.masked { sandboxArgs += ["--mask", dir] }
             for dir in HostLayout.privateDirectories { sandboxArgs += ["--tmpfs", dir] }
             sandboxArgs += ["--bind", "\(checkpointDir)=\(checkpointDir)"]
         }
-        try driver.prepare()
-        let place = RunPlace(tenant: spec.tenant.id, job: spec.jobID, run: spec.runID)
-        let cgroup = try driver.createRun(place, resources: spec.resources, ioDevice: device)
-        var args = [shimPath, "--status", statusPath(spec.runID), "--cgroup", cgroup.unifiedPath, "--cwd", spec.workingDirectory]
-        for file in cgroup.joinFiles { args += ["--join", file] }
-        if let dir = cgroup.oomControlDirectory, spec.resources.memoryMax != nil { args += ["--oom-control", dir] }
-        for (key, path) in cgroup.statFiles { args += ["--stat", "\(key)=\(path)"] }
-        for dir in cgroup.directories { args += ["--rmdir", dir] }
-        if spec.sandboxed {
-            let newRoot = layout.rootsDirectory + "/" + spec.runID.rawValue
-            guard mkdir(newRoot, 0o700) == 0 else {
-                driver.removeRun(cgroup)
-                throw BerthError(.system, "mkdir \(newRoot): \(Sys.errnoText(errno))")
-            }
-            args += ["--rmdir", newRoot]
-        }
-        if let t = spec.timeoutMillis { args += ["--timeout-ms", String(t)] }
-        if forkFallback { args.append("--fork") }
-        args += ["--grace-ms", String(spec.graceMillis)] + sandboxArgs + ["--"]
-        args += [resolveExecutable(spec.argv[0], environment: environment)] + spec.argv
-        let pid: pid_t
+        // Everything above only checked and computed; from here each step that leaves
+        // something behind records how to undo it, so a failure leaves nothing half-created.
+        var undo: [() -> Void] = []
         do {
-            pid = try spawnInNewSession(args, environment: environment)
+            if spec.sandboxed {
+                let existed = Sys.exists(checkpointDir)
+                _ = try checkpoints.createJobDirectory(tenant: spec.tenant.id, job: spec.jobID, uid: uid)
+                if !existed { undo.append { try? checkpoints.removeJobDirectory(tenant: spec.tenant.id, job: spec.jobID) } }
+            }
+            try driver.prepare()
+            let place = RunPlace(tenant: spec.tenant.id, job: spec.jobID, run: spec.runID)
+            let cgroup = try driver.createRun(place, resources: spec.resources, ioDevice: device)
+            undo.append { driver.removeRun(cgroup) }
+            var args = [shimPath, "--status", statusPath(spec.runID), "--cgroup", cgroup.unifiedPath, "--cwd", spec.workingDirectory]
+            for file in cgroup.joinFiles { args += ["--join", file] }
+            if let dir = cgroup.oomControlDirectory, spec.resources.memoryMax != nil { args += ["--oom-control", dir] }
+            for (key, path) in cgroup.statFiles { args += ["--stat", "\(key)=\(path)"] }
+            for dir in cgroup.directories { args += ["--rmdir", dir] }
+            if spec.sandboxed {
+                try Sys.retrying(.system, "mkdir \(newRoot)") { mkdir(newRoot, 0o700) }
+                undo.append { _ = rmdir(newRoot) }
+                args += ["--rmdir", newRoot]
+            }
+            if let t = spec.timeoutMillis { args += ["--timeout-ms", String(t)] }
+            if forkFallback { args.append("--fork") }
+            args += ["--grace-ms", String(spec.graceMillis)] + sandboxArgs + ["--"]
+            args += [resolveExecutable(spec.argv[0], environment: environment)] + spec.argv
+            let pid = try spawnInNewSession(args, environment: environment)
+            return StartedRun(spec: spec, shimPID: pid, statusPath: statusPath(spec.runID), cgroup: cgroup, driver: driver,
+                              rootDirectory: spec.sandboxed ? newRoot : nil)
         } catch {
-            driver.removeRun(cgroup)
-            _ = rmdir(layout.rootsDirectory + "/" + spec.runID.rawValue)
+            undo.reversed().forEach { $0() }
             throw error
         }
-        return StartedRun(spec: spec, shimPID: pid, statusPath: statusPath(spec.runID), cgroup: cgroup, driver: driver)
     }
 
     /// The compiled program of a seccomp profile, cached in the runtime directory (compiled
@@ -168,6 +174,8 @@ public struct StartedRun: Sendable {
     public let statusPath: String
     public let cgroup: RunCgroup
     let driver: any CgroupDriver
+    /// The mount point of the run's root tree, which the shim removes at the end.
+    let rootDirectory: String?
 
     /// Forwards a signal to the shim, which passes SIGINT/SIGTERM on to the job and
     /// escalates after the grace period.
@@ -178,7 +186,9 @@ public struct StartedRun: Sendable {
         var status: Int32 = 0
         while waitpid(shimPID, &status, 0) < 0 && errno == EINTR {}
         guard let s = ShimStatus.read(statusPath), s.state == "ended" else {
+            // The shim died before its own teardown: do what it would have.
             driver.removeRun(cgroup)
+            if let rootDirectory { _ = rmdir(rootDirectory) }
             return RunResult(spec: spec, ending: .launchFailed(message: "the shim ended (wait status \(status)) without writing \(statusPath)"),
                              stats: RunStats(), wallMillis: 0, cgroup: cgroup, stuck: false, cgroupRemoved: false, jobPID: 0)
         }
