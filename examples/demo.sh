@@ -17,5 +17,6 @@ berth=.build/release/berth
 echo "\$ berth doctor"
 "$berth" doctor || true
 echo
-echo "\$ berth run --cpu 0.5 --memory 64Mi --pids 64 -- examples/jobs/crunch.sh"
-"$berth" run --cpu 0.5 --memory 64Mi --pids 64 -- examples/jobs/crunch.sh
+# The job reads its script on stdin: a clone in /root or /tmp is hidden from jobs.
+echo "\$ berth run --cpu 0.5 --memory 64Mi --pids 64 -- sh -s < examples/jobs/crunch.sh"
+"$berth" run --cpu 0.5 --memory 64Mi --pids 64 -- sh -s < examples/jobs/crunch.sh
