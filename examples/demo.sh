@@ -18,5 +18,5 @@ echo "\$ berth doctor"
 "$berth" doctor || true
 echo
 # The job reads its script on stdin: a clone in /root or /tmp is hidden from jobs.
-echo "\$ berth run --cpu 0.5 --memory 64Mi --pids 64 -- sh -s < examples/jobs/crunch.sh"
-"$berth" run --cpu 0.5 --memory 64Mi --pids 64 -- sh -s < examples/jobs/crunch.sh
+echo "\$ berth run --workdir / --cpu 0.5 --memory 64Mi --pids 64 -- sh -s < examples/jobs/crunch.sh"
+"$berth" run --workdir / --cpu 0.5 --memory 64Mi --pids 64 -- sh -s < examples/jobs/crunch.sh
