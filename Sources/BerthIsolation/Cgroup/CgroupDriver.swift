@@ -8,6 +8,11 @@ public protocol CgroupDriver: Sendable {
     var enforcement: Enforcement { get }
     /// Makes sure Berth's root exists with the controllers it needs. Idempotent.
     func prepare() throws
+    /// Why `prepare()` would fail on this host, found without changing anything (for
+    /// `berth doctor`); nil when nothing stands in the way.
+    func delegationProblem() -> String?
+    /// Berth's root directory, as shown to people.
+    var rootDescription: String { get }
     /// Creates `<root>/tenants/<tenant>/<job>-<run>` with the limits applied. On failure it
     /// leaves nothing behind. The returned value is what the shim needs.
     func createRun(_ place: RunPlace, resources: Resources, ioDevice: BlockDevice?) throws -> RunCgroup
@@ -23,6 +28,16 @@ extension CgroupDriver {
     public func removeRun(_ cgroup: RunCgroup) {
         for dir in cgroup.directories { _ = rmdir(dir) }
     }
+}
+
+/// Nil when the nearest existing directory of `path` can be written; else why not.
+func unwritableAncestor(of path: String) -> String? {
+    var existing = path
+    while !Sys.exists(existing) && existing.count > 1 {
+        existing = String(existing[..<(existing.lastIndex(of: "/") ?? existing.startIndex)])
+        if existing.isEmpty { existing = "/" }
+    }
+    return access(existing, W_OK) == 0 ? nil : "\(existing) is not writable by uid \(getuid())"
 }
 
 /// Where a run's cgroup lives in the layout.

@@ -38,7 +38,7 @@ public struct HostReport: Sendable {
             r.add("cgroup mode", .fail, "no cgroup2 mount at \(mount) or \(mount)/unified", fix: "mount cgroup2, or boot a kernel with cgroup v2")
         }
         if let mode, mode != .v1 {
-            r.checkDelegation(mode: mode, mount: mount, cgroupRoot: cgroupRoot)
+            r.checkDelegation(mount: mount, cgroupRoot: cgroupRoot)
         }
         if Sys.exists("/proc/pressure/cpu") {
             r.add("PSI", .ok, "pressure stall information enabled")
@@ -68,26 +68,17 @@ public struct HostReport: Sendable {
         else { add(tool, .warn, "not found; needed for \(purpose)", fix: "apt-get install \(package)") }
     }
 
-    mutating func checkDelegation(mode: CgroupMode, mount: String, cgroupRoot: String?) {
-        let own = ownCgroups()
-        let ownPath = mode == .v2 ? (own[""] ?? "/") : (own["memory"] ?? "/")
-        let hierarchy = mode == .v2 ? mount : mount + "/memory"
-        let root = rootPath(explicit: cgroupRoot, own: ownPath)
-        var existing = hierarchy + root
-        while !Sys.exists(existing) { existing = (existing as NSString).deletingLastPathComponent }
-        guard access(existing, W_OK) == 0 else {
-            add("delegation", .fail, "\(existing) is not writable by uid \(getuid())", fix: "run as root, or delegate a subtree: systemd unit with Delegate=yes, or --cgroup-root")
-            return
-        }
-        if mode == .v2 && ownPath != "/" && (root == ownPath || root.hasPrefix(ownPath + "/")) {
-            let others = (Sys.read(hierarchy + ownPath + "/cgroup.procs") ?? "").split(separator: "\n").filter { Int32($0) != getpid() }
-            if !others.isEmpty {
-                add("delegation", .fail, "Berth's root \(root) is under \(ownPath), which holds \(others.count) other process(es); cgroup v2 forbids that once controllers are enabled",
-                    fix: "systemd unit with Delegate=yes, systemd-run --scope -p Delegate=yes, or --cgroup-root")
-                return
+    mutating func checkDelegation(mount: String, cgroupRoot: String?) {
+        do {
+            let driver = try Launcher.hostDriver(cgroupRoot: cgroupRoot, mount: mount)
+            if let problem = driver.delegationProblem() {
+                add("delegation", .fail, problem, fix: "run as root, or delegate a subtree: a systemd unit with Delegate=yes, systemd-run --scope -p Delegate=yes, or --cgroup-root")
+            } else {
+                add("delegation", .ok, "Berth's root \(driver.rootDescription) can be created and written")
             }
+        } catch {
+            add("delegation", .fail, "\(error)")
         }
-        add("delegation", .ok, "Berth's root \(hierarchy + (root == "/" ? "" : root)) can be created and written")
     }
 }
 

@@ -71,6 +71,12 @@ public struct HybridDriver: CgroupDriver {
         }
     }
 
+    public var rootDescription: String { roots["unified"]! }
+
+    public func delegationProblem() -> String? {
+        directories("").lazy.compactMap { unwritableAncestor(of: $0.path) }.first
+    }
+
     /// A new v1 cpuset cgroup starts with empty cpus and mems; nothing can join it until they
     /// are copied from the parent.
     func copyCpuset(_ hierarchy: String, _ dir: String) throws {

@@ -57,8 +57,8 @@ public struct CgroupV2Driver: CgroupDriver {
             // cgroup v2's no-internal-process rule: a cgroup whose children have controllers
             // may hold no process. If Berth sits on the path to its root, it moves itself into
             // a leaf first; anyone else there is a user's process it must not move.
-            if ownCgroup != "/" && (root == ownCgroup || root.hasPrefix(ownCgroup + "/")) {
-                let others = processes(in: directory(ownCgroup)).filter { $0 != processID }
+            if ownCgroupIsOnThePath {
+                let others = othersInOwnCgroup()
                 if !others.isEmpty { throw notDelegated(directory(ownCgroup), others) }
                 try made.ensure(rootDirectory + "/daemon")
                 try Sys.write(rootDirectory + "/daemon/cgroup.procs", String(processID))
@@ -75,6 +75,19 @@ public struct CgroupV2Driver: CgroupDriver {
             throw error
         }
     }
+
+    public var rootDescription: String { rootDirectory }
+
+    public func delegationProblem() -> String? {
+        if let problem = unwritableAncestor(of: rootDirectory) { return problem }
+        let others = ownCgroupIsOnThePath ? othersInOwnCgroup() : []
+        return others.isEmpty ? nil : notDelegated(directory(ownCgroup), others).message
+    }
+
+    /// Berth's own cgroup lies on the path to its root, so it must leave it for a leaf.
+    var ownCgroupIsOnThePath: Bool { ownCgroup != "/" && (root == ownCgroup || root.hasPrefix(ownCgroup + "/")) }
+
+    func othersInOwnCgroup() -> [Int32] { processes(in: directory(ownCgroup)).filter { $0 != processID } }
 
     /// Writes `+ctrl` for each missing controller into the level's `cgroup.subtree_control`.
     /// `movedSelf`: Berth has just left its own cgroup, which the kernel no longer lists it in.
