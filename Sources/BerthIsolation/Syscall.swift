@@ -30,15 +30,17 @@ enum Sys {
         try retrying(code, "write '\(value)' to \(path)") { bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) } }
     }
 
-    /// Reads a small file whole, or nil when it cannot be opened.
-    static func read(_ path: String, limit: Int = 65_536) -> String? {
+    /// Reads a small file whole (up to `limit` bytes), or nil when it cannot be opened.
+    /// Cgroup files are short: it starts with one page and grows only when needed.
+    static func read(_ path: String, limit: Int = 1 << 20) -> String? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
-        var buffer = [UInt8](repeating: 0, count: limit)
+        var buffer = [UInt8](repeating: 0, count: 4096)
         var total = 0
         while total < limit {
-            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + total, limit - total) }
+            if total == buffer.count { buffer.append(contentsOf: repeatElement(0, count: min(buffer.count, limit - total))) }
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + total, $0.count - total) }
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { break }
             total += n

@@ -146,7 +146,7 @@ let sandboxChecks: [Check] = [
             strict.runtimeDirectory = ctx.launcher.layout.runtimeDirectory
             strict.stateDirectory = ctx.launcher.layout.stateDirectory
             strict.checkpointRoot = ctx.launcher.layout.checkpointRoot
-            let locked = Launcher(driver: ctx.launcher.driver, shimPath: ctx.launcher.shimPath, layout: strict)
+            let locked = try Launcher(driver: ctx.launcher.driver, shimPath: ctx.launcher.shimPath, layout: strict)
             do { _ = try locked.start(spec); throw CheckFailure("unconfined ran where the operator did not allow it") }
             catch let e as BerthError where e.message.contains("not allowed") {}
             return "an unknown profile and a disallowed 'unconfined' are refused"

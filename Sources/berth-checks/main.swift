@@ -289,7 +289,7 @@ while let arg = arguments.first {
     layout.stateDirectory = scratch + "/berth-checks/state"
     layout.checkpointRoot = scratch + "/berth-checks/state/checkpoints"
     layout.allowUnconfined = true
-    return Launcher(driver: try Launcher.hostDriver(cgroupRoot: cgroupRoot), layout: layout)
+    return try Launcher(driver: try Launcher.hostDriver(cgroupRoot: cgroupRoot), layout: layout)
 }
 
 if names.first == "expect-refusal" {

@@ -69,9 +69,15 @@ struct Run: ParsableCommand {
         if let seccomp { spec.seccomp = try SeccompProfileName(parsing: seccomp) }
         spec.environment += ["BERTH_TENANT=\(spec.tenant)", "BERTH_JOB_ID=\(spec.jobID)", "BERTH_RUN_ID=\(spec.runID)"]
 
-        let launcher = Launcher(driver: try Launcher.hostDriver(cgroupRoot: cgroupRoot), layout: layout)
+        let launcher = try Launcher(driver: try Launcher.hostDriver(cgroupRoot: cgroupRoot), layout: layout)
         for sig in [SIGINT, SIGTERM, SIGHUP] { signal(sig, SIG_IGN) }
-        let started = try launcher.start(spec)
+        let started: StartedRun
+        do {
+            started = try launcher.start(spec)
+        } catch {
+            launcher.driver.removeIdleTree(tenant: spec.tenant.id)
+            throw error
+        }
         for warning in started.cgroup.warnings { printError("berth: warning: \(warning)") }
         // Forward stop requests to the shim; it passes them to the job and escalates after --grace.
         let sources = [SIGINT, SIGTERM, SIGHUP].map { sig in

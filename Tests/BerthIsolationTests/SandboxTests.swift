@@ -109,9 +109,9 @@ import BerthCore
 
 @Suite struct SeccompProfileTests {
     @Test func defaultCompilesToAProgramAndUnconfinedToNone() throws {
-        let program = try #require(try SeccompProfile.default.compile())
+        let program = try #require(try SeccompProfileName.default.compile())
         #expect(program.count > 0 && program.count % 8 == 0, "whole sock_filter instructions")
-        #expect(try SeccompProfile.unconfined.compile() == nil)
+        #expect(try SeccompProfileName.unconfined.compile() == nil)
     }
 
     @Test func theDeniedSyscallsAreNotOnTheAllowList() {
@@ -120,7 +120,7 @@ import BerthCore
                       "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module", "open_by_handle_at",
                       "name_to_handle_at", "ptrace", "process_vm_readv", "process_vm_writev", "reboot", "swapon", "swapoff",
                       "syslog", "acct", "settimeofday", "clock_settime", "adjtimex", "quotactl", "fanotify_init", "clone3", "clone"]
-        #expect(Set(SeccompProfile.allowed).isDisjoint(with: denied))
+        #expect(Set(SeccompProfileName.allowed).isDisjoint(with: denied))
     }
 
     @Test func unknownProfilesAreAnError() {

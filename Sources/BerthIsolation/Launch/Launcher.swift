@@ -17,12 +17,20 @@ public struct Launcher: Sendable {
     /// and unshare), so that path is tested on kernels that have clone3.
     public var forkFallback = false
 
-    public init(driver: any CgroupDriver, shimPath: String? = nil, layout: HostLayout = HostLayout()) {
+    /// Readies the host once, off the launch path: Berth's directories, and its cgroup root
+    /// with the controllers it needs (`driver.prepare()`, which may move this process into a
+    /// leaf on cgroup v2). `removeIdleTree` undoes the cgroup part when nothing ran.
+    public init(driver: any CgroupDriver, shimPath: String? = nil, layout: HostLayout = HostLayout()) throws {
         self.driver = driver
         self.shimPath = shimPath ?? Launcher.defaultShimPath()
         self.layout = layout
         identities = TenantIdentities(stateDirectory: layout.stateDirectory, range: layout.uidRange)
         checkpoints = CheckpointTree(root: layout.checkpointRoot)
+        for dir in [layout.runtimeDirectory, layout.statusDirectory, layout.rootsDirectory, layout.stateDirectory] {
+            try CheckpointTree.makeDirectories(dir, mode: 0o700)
+        }
+        try CheckpointTree.makeDirectories(layout.checkpointRoot, mode: 0o711)
+        try driver.prepare()
     }
 
     /// Where the shim writes the status of `run`.
@@ -56,10 +64,6 @@ public struct Launcher: Sendable {
         if spec.seccomp == .unconfined && !layout.allowUnconfined {
             throw BerthError.invalid("seccomp", "'unconfined' is not allowed on this host; the operator must allow it")
         }
-        for dir in [layout.runtimeDirectory, layout.statusDirectory, layout.rootsDirectory, layout.stateDirectory] {
-            try CheckpointTree.makeDirectories(dir, mode: 0o700)
-        }
-        try CheckpointTree.makeDirectories(layout.checkpointRoot, mode: 0o711)
         var device: BlockDevice?
         if let io = spec.resources.io {
             device = try BlockDevice.holding(io.devicePath ?? spec.workingDirectory, field: io.devicePath == nil ? "io-write" : "io-device")
@@ -89,7 +93,8 @@ public struct Launcher: Sendable {
                 _ = try checkpoints.createJobDirectory(tenant: spec.tenant.id, job: spec.jobID, uid: uid)
                 if !existed { undo.append { try? checkpoints.removeJobDirectory(tenant: spec.tenant.id, job: spec.jobID) } }
             }
-            try driver.prepare()
+            // createRun ensures every level of the path: a concurrent `berth run` may have
+            // removed an idle one since init.
             let place = RunPlace(tenant: spec.tenant.id, job: spec.jobID, run: spec.runID)
             let cgroup = try driver.createRun(place, resources: spec.resources, ioDevice: device)
             undo.append { driver.removeRun(cgroup) }
@@ -118,8 +123,8 @@ public struct Launcher: Sendable {
 
     /// The compiled program of a seccomp profile, cached in the runtime directory (compiled
     /// with libseccomp once, loaded by every run's child). nil for `unconfined`.
-    func seccompProgram(_ profile: SeccompProfile) throws -> String? {
-        let path = "\(layout.runtimeDirectory)/seccomp-\(profile.rawValue)-v\(SeccompProfile.version).bpf"
+    func seccompProgram(_ profile: SeccompProfileName) throws -> String? {
+        let path = "\(layout.runtimeDirectory)/seccomp-\(profile.rawValue)-v\(SeccompProfileName.version).bpf"
         if Sys.exists(path) { return path }
         guard let program = try profile.compile() else { return nil }
         let tmp = path + ".\(getpid()).tmp"

@@ -5,9 +5,7 @@ import BerthCore
 import CSeccomp
 import CBerthSys
 
-/// A seccomp profile a spec may name (`SeccompProfileName`, in the model), compiled here.
-public typealias SeccompProfile = SeccompProfileName
-
+/// Compiling the seccomp profiles a spec may name (`SeccompProfileName`, in the model).
 extension SeccompProfileName {
     /// Bumped whenever the allow-list or the rules change, so cached filters are rebuilt.
     static let version = 1

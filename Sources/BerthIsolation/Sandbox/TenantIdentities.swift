@@ -2,7 +2,6 @@
 import Glibc
 #endif
 import BerthCore
-import Foundation
 
 /// Each tenant's own uid (and gid, the same number), allocated once from a configured range
 /// and never root. Kept in a small file, `<state>/tenant-uids` (`name uid` per line), locked
@@ -19,9 +18,9 @@ public struct TenantIdentities: Sendable {
     }
 
     /// The tenant's uid, allocating the next free one in the range the first time.
+    /// The state directory must exist (the `Launcher` makes it).
     public func uid(for tenant: TenantName) throws -> UInt32 {
         precondition(range.lowerBound > 0, "tenant uids are never root")
-        try CheckpointTree.makeDirectories((file as NSString).deletingLastPathComponent, mode: 0o700)
         let fd = try Sys.retrying(.system, "open \(file)") { open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0o600) }
         defer { close(fd) }
         try Sys.retrying(.system, "flock \(file)") { flock(fd, LOCK_EX) }
