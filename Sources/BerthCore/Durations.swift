@@ -14,13 +14,13 @@ public func parseDuration(_ text: String, field: String, maximumMillis: Int = 36
           number.count <= 12 else {
         throw BerthError.invalid(field, "must be a duration such as 30s, 500ms, 5m or 1h", got: text)
     }
-    let whole = Int(parts[0])! * scale
+    let whole = (Int(parts[0]) ?? 0) * scale          // digits only: checked above
     var frac = 0
     if parts.count == 2 {
         let digits = parts[1].prefix(6)
         var divisor = 1
         for _ in 0..<digits.count { divisor *= 10 }
-        frac = Int(digits)! * scale / divisor
+        frac = (Int(digits) ?? 0) * scale / divisor
     }
     let millis = whole + frac
     guard millis >= 1 else { throw BerthError.invalid(field, "must be at least 1ms", got: text) }

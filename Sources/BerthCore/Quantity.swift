@@ -42,7 +42,7 @@ public struct Quantity: Sendable, Equatable {
         let all = parts[0] + (parts.count == 2 ? parts[1] : "")
         for ch in all {
             let (a, o1) = m.multipliedReportingOverflow(by: 10)
-            let (b, o2) = a.addingReportingOverflow(Int(ch.asciiValue! - 48))
+            let (b, o2) = a.addingReportingOverflow(Int(ch.asciiValue ?? 48) - 48)   // digits only: checked above
             guard !o1, !o2 else { throw BerthError.invalid(field, "is too large", got: text) }
             m = b
         }

@@ -40,7 +40,10 @@ enum Sys {
         var total = 0
         while total < limit {
             if total == buffer.count { buffer.append(contentsOf: repeatElement(0, count: min(buffer.count, limit - total))) }
-            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + total, $0.count - total) }
+            let n = buffer.withUnsafeMutableBytes { raw -> Int in
+                guard let base = raw.baseAddress else { return 0 }
+                return Glibc.read(fd, base + total, raw.count - total)
+            }
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { break }
             total += n

@@ -314,7 +314,8 @@ if names.first == "caller" {
     // Stands in for `berth run`: starts a job that exits 7 after 1 s, and waits to be killed.
     let launcher = try makeLauncher()
     var spec = RunSpec(argv: [names[2] + "/berth-checks", "workload", "sleep-exit", "1", "7"], environment: [], workingDirectory: "/")
-    spec.runID = RunID(names[1])!
+    guard let runID = RunID(names[1]) else { print("caller: bad run id"); exit(2) }
+    spec.runID = runID
     let started = try launcher.start(spec)
     _ = started.wait()
     exit(0)

@@ -50,8 +50,11 @@ public struct HybridDriver: CgroupDriver {
         enforcement = e
     }
 
+    /// Berth's root in hierarchy `h` (every hierarchy in use has one, set at init).
+    func root(_ h: String) -> String { roots[h] ?? "\(mount)/\(h)" }
+
     func directories(_ suffix: String) -> [(hierarchy: String, path: String)] {
-        (hierarchies + ["unified"]).map { ($0, roots[$0]! + suffix) }
+        (hierarchies + ["unified"]).map { ($0, root($0) + suffix) }
     }
 
     public func prepare() throws {
@@ -71,7 +74,7 @@ public struct HybridDriver: CgroupDriver {
         }
     }
 
-    public var rootDescription: String { roots["unified"]! }
+    public var rootDescription: String { root("unified") }
 
     public func delegationProblem() -> String? {
         directories("").lazy.compactMap { unwritableAncestor(of: $0.path) }.first
@@ -104,7 +107,7 @@ public struct HybridDriver: CgroupDriver {
                 made = made.adding(dir)
                 try copyCpuset(h, dir)
             }
-            let run = { (h: String) in self.roots[h]! + runSuffix }
+            let run = { (h: String) in self.root(h) + runSuffix }
             if hierarchies.contains("cpu") {
                 if let quota = r.cpuQuotaMicros {
                     try Sys.write(run("cpu") + "/cpu.cfs_period_us", String(Resources.cpuPeriodMicros))
@@ -149,7 +152,7 @@ public struct HybridDriver: CgroupDriver {
             made.rollback()
             throw error
         }
-        let run = { (h: String) in self.roots[h]! + runSuffix }
+        let run = { (h: String) in self.root(h) + runSuffix }
         var stats: [(key: String, path: String)] = [
             ("cpu.stat", run("unified") + "/cpu.stat"),
             ("cpu.pressure", run("unified") + "/cpu.pressure"),
