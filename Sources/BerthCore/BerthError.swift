@@ -25,10 +25,13 @@ public struct BerthError: Error, CustomStringConvertible, Sendable, Equatable {
 
     public let code: Code
     public let message: String
+    /// The errno of the failed system call, when one failed.
+    public let errno: Int32?
 
-    public init(_ code: Code, _ message: String) {
+    public init(_ code: Code, _ message: String, errno: Int32? = nil) {
         self.code = code
         self.message = message
+        self.errno = errno
     }
 
     /// A spec error: `field: rule (got 'value')`.

@@ -14,7 +14,7 @@ enum Sys {
             if r >= 0 { return r }
             let e = errno
             if e == EINTR { continue }
-            throw BerthError(code, "\(what()): \(errnoText(e))")
+            throw BerthError(code, "\(what()): \(errnoText(e))", errno: e)
         }
     }
 
@@ -58,6 +58,6 @@ enum Sys {
         if mkdir(path, mode) == 0 { return true }
         let e = errno
         if e == EEXIST { return false }
-        throw BerthError(.cgroup, "mkdir \(path): \(errnoText(e))")
+        throw BerthError(.cgroup, "mkdir \(path): \(errnoText(e))", errno: e)
     }
 }

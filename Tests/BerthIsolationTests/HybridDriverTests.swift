@@ -43,10 +43,49 @@ import BerthCore
         #expect(fs.read("pids/\(suffix)/pids.max") == "64")
         #expect(fs.read("cpuset/\(suffix)/cpuset.cpus") == "0-1", "cpuset copied from the parent, or nothing could join")
         #expect(fs.read("cpuset/\(suffix)/cpuset.mems") == "0")
-        #expect(cg.joinFiles.count == 5 && cg.joinFiles.allSatisfy { $0.hasSuffix("/cgroup.procs") })
+        #expect(cg.joinFiles.count == 5 && cg.joinFiles.allSatisfy { $0.hasSuffix("/tasks") },
+                "the child moves its one thread through tasks, which skips the threadgroup lock")
         #expect(cg.oomControlDirectory == "\(fs.root)/memory/jail/\(suffix)")
         #expect(cg.directories.count == 6)
         #expect(cg.warnings.contains { $0.hasPrefix("io:") && $0.contains("direct I/O") })
+    }
+
+    @Test func fillsACpusetLevelAnotherLaunchMadeButHasNotFilledYet() throws {
+        let fs = try hybridFS()
+        let driver = HybridDriver(mount: fs.root, ownCgroups: [:])
+        try driver.prepare()
+        // Another launch has just made the tenant level, and not yet copied cpus and mems.
+        try fs.seed("cpuset/berth/tenants/\(tenant.rawValue)/cpuset.cpus", "\n")
+        try fs.seed("cpuset/berth/tenants/\(tenant.rawValue)/cpuset.mems", "")
+        let p = RunPlace(tenant: tenant, job: JobID(), run: RunID())
+        _ = try driver.createRun(p, resources: Resources(), ioDevice: nil)
+        #expect(fs.read("cpuset/berth/tenants/\(tenant.rawValue)/cpuset.cpus") == "0-1")
+        #expect(fs.read("cpuset/berth/tenants/\(tenant.rawValue)/\(p.leafName)/cpuset.mems") == "0")
+    }
+
+    @Test func remakesALevelAFinishingRunRemoved() throws {
+        let fs = try hybridFS()
+        let driver = HybridDriver(mount: fs.root, ownCgroups: [:])
+        try driver.prepare()
+        driver.removeIdleTree(tenant: tenant)          // a finishing run tidies the idle tree
+        #expect(!fs.exists("cpu/berth"))
+        let p = RunPlace(tenant: tenant, job: JobID(), run: RunID())
+        let cg = try driver.createRun(p, resources: Resources(), ioDevice: nil)
+        #expect(fs.exists("cpu/berth/tenants/\(tenant.rawValue)/\(p.leafName)") && cg.directories.count == 6)
+        #expect(fs.read("cpuset/berth/cpuset.cpus") == "0-1")
+    }
+
+    @Test func allowsOnlyTheJobsDevices() throws {
+        let fs = try hybridFS()
+        try fs.seed("devices/cgroup.procs", "")
+        let driver = HybridDriver(mount: fs.root, ownCgroups: [:])
+        let p = RunPlace(tenant: tenant, job: JobID(), run: RunID())
+        let cg = try driver.createRun(p, resources: Resources(), ioDevice: nil)
+        #expect(cg.applied.devices && driver.enforcement.devices)
+        let dir = "devices/berth/tenants/\(tenant.rawValue)/\(p.leafName)"
+        #expect(fs.read(dir + "/devices.deny") == "a")
+        // The fake file keeps the last write: the allow-list ends with the job's pseudo-terminals.
+        #expect(fs.read(dir + "/devices.allow") == "c 136:* rwm")
     }
 
     @Test func reportsWhatV1CannotEnforce() throws {

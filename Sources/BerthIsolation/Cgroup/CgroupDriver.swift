@@ -83,6 +83,8 @@ public struct AppliedLimits: Sendable, Equatable, Codable {
     public var ioDevice: String?
     public var ioWeight: Int?
     public var pids: Int?
+    /// Only the job's few devices are allowed (v1 `devices`, or a BPF device program on v2).
+    public var devices = false
     public init() {}
 }
 
@@ -103,6 +105,8 @@ public struct Enforcement: Sendable, Equatable {
     /// Proportional I/O weight (v2 `io.weight`; v1 `blkio.weight`, only with the BFQ scheduler).
     public var ioWeight = true
     public var pids = true
+    /// A device allow-list in the kernel (v1 `devices` controller, or BPF on v2).
+    public var devices = true
     public init() {}
 
     /// The parts of `resources` this host cannot enforce, one sentence each.
@@ -121,6 +125,35 @@ public struct Enforcement: Sendable, Equatable {
         if r.ioWeight != nil && !ioWeight { out.append("io-weight: this host's I/O scheduler has no proportional weight (needs io.weight, or BFQ on v1)") }
         if r.pids != nil && !pids { out.append("pids: no pids controller on this host") }
         return out
+    }
+}
+
+/// Makes `leaf` and every missing level of `levels` (top down) above it, calling `ready` on
+/// each level, found or made, before going below it, and on the leaf.
+///
+/// Any number of launches and finishing runs work on the same tree at once. A finishing run
+/// removes idle levels (`removeIdleTree`) at any moment, and a level another launch has just
+/// made may not be ready yet (empty v1 cpuset, controllers not yet enabled): so no level is
+/// assumed, each is readied every time, and a level that vanished on the way (ENOENT) means
+/// start again from the top. Once the leaf exists its parents cannot be removed.
+func makeLeaf(_ leaf: String, below levels: [String], made: inout CreatedDirectories, leafMustBeNew: Bool = true,
+              ready: (String) throws -> Void) throws {
+    for attempt in 1... {
+        do {
+            for level in levels {
+                try made.ensure(level)
+                try ready(level)
+            }
+            if try Sys.makeDirectory(leaf) {
+                made = made.adding(leaf)
+            } else if leafMustBeNew {
+                throw BerthError(.cgroup, "run cgroup \(leaf) already exists")
+            }
+            try ready(leaf)
+            return
+        } catch let error as BerthError where error.errno == ENOENT && attempt < 20 && !made.made.contains(leaf) {
+            continue
+        }
     }
 }
 

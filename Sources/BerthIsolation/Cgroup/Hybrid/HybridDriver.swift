@@ -18,7 +18,7 @@ public struct HybridDriver: CgroupDriver {
     /// The v1 hierarchies in use, in a fixed order.
     let hierarchies: [String]
 
-    static let wanted = ["cpu", "memory", "blkio", "pids", "cpuset"]
+    static let wanted = ["cpu", "memory", "blkio", "pids", "cpuset", "devices"]
 
     /// - Parameters:
     ///   - mount: the tmpfs holding the hierarchies; a temporary directory in unit tests.
@@ -47,6 +47,7 @@ public struct HybridDriver: CgroupDriver {
         e.ioHierarchical = false
         e.ioWeight = Sys.exists("\(mount)/blkio/blkio.bfq.weight")
         e.pids = hierarchies.contains("pids")
+        e.devices = hierarchies.contains("devices")
         enforcement = e
     }
 
@@ -60,18 +61,26 @@ public struct HybridDriver: CgroupDriver {
     public func prepare() throws {
         var made = CreatedDirectories()
         do {
-            for (h, root) in directories("") {
-                let base = "\(mount)/\(h)"
-                var path = base
-                for component in root.dropFirst(base.count).split(separator: "/").map(String.init) + ["tenants"] {
-                    path += "/" + component
-                    try made.ensure(path) { try copyCpuset(h, $0) }
-                }
+            for (h, tenants) in directories("/tenants") {
+                try makeLevels(h, tenants, made: &made)
             }
         } catch {
             made.rollback()
             throw error
         }
+    }
+
+    /// Ensures every level from the hierarchy's mount down to `dir`, each readied (cpuset filled).
+    func makeLevels(_ h: String, _ dir: String, made: inout CreatedDirectories) throws {
+        let base = "\(mount)/\(h)"
+        var levels: [String] = []
+        var path = base
+        for component in dir.dropFirst(base.count).split(separator: "/") {
+            path += "/" + component
+            levels.append(path)
+        }
+        guard let leaf = levels.popLast() else { return }
+        try makeLeaf(leaf, below: levels, made: &made, leafMustBeNew: false) { try fillCpuset(h, $0) }
     }
 
     public var rootDescription: String { root("unified") }
@@ -81,12 +90,18 @@ public struct HybridDriver: CgroupDriver {
     }
 
     /// A new v1 cpuset cgroup starts with empty cpus and mems; nothing can join it until they
-    /// are copied from the parent.
-    func copyCpuset(_ hierarchy: String, _ dir: String) throws {
-        guard hierarchy == "cpuset" else { return }
-        let parent = String(dir[..<dir.lastIndex(of: "/")!])
+    /// are set. Fills them from the parent, first filling the parent if another launch has
+    /// just made it and not yet filled it.
+    func fillCpuset(_ hierarchy: String, _ dir: String) throws {
+        guard hierarchy == "cpuset", dir.count > "\(mount)/cpuset".count else { return }
+        let parent = String(dir[..<(dir.lastIndex(of: "/") ?? dir.endIndex)])
         for file in ["cpuset.cpus", "cpuset.mems"] {
-            let value = (Sys.read(parent + "/" + file) ?? "").trimmingWhitespace()
+            guard (Sys.read(dir + "/" + file) ?? "").trimmingWhitespace().isEmpty else { continue }
+            var value = (Sys.read(parent + "/" + file) ?? "").trimmingWhitespace()
+            if value.isEmpty {
+                try fillCpuset(hierarchy, parent)
+                value = (Sys.read(parent + "/" + file) ?? "").trimmingWhitespace()
+            }
             try Sys.write(dir + "/" + file, value)
         }
     }
@@ -97,15 +112,9 @@ public struct HybridDriver: CgroupDriver {
         var made = CreatedDirectories()
         var applied = AppliedLimits()
         do {
-            // Every level is ensured, not assumed: another `berth run` may have just removed
-            // an idle tenants level.
-            for (h, dir) in directories("") + directories("/tenants") + directories(tenantSuffix) {
-                try made.ensure(dir) { try copyCpuset(h, $0) }
-            }
-            for (h, dir) in directories(runSuffix) {
-                guard try Sys.makeDirectory(dir) else { throw BerthError(.cgroup, "run cgroup \(dir) already exists") }
-                made = made.adding(dir)
-                try copyCpuset(h, dir)
+            for (h, leaf) in directories(runSuffix) {
+                let levels = [root(h), root(h) + "/tenants", root(h) + tenantSuffix]
+                try makeLeaf(leaf, below: levels, made: &made) { try fillCpuset(h, $0) }
             }
             let run = { (h: String) in self.root(h) + runSuffix }
             if hierarchies.contains("cpu") {
@@ -148,6 +157,12 @@ public struct HybridDriver: CgroupDriver {
                 try Sys.write(run("pids") + "/pids.max", String(pids))
                 applied.pids = pids
             }
+            if hierarchies.contains("devices") {
+                // Deny everything, then allow the job's few character devices.
+                try Sys.write(run("devices") + "/devices.deny", "a")
+                for rule in DeviceRule.jobDefaults { try Sys.write(run("devices") + "/devices.allow", rule.v1Line) }
+                applied.devices = true
+            }
         } catch {
             made.rollback()
             throw error
@@ -168,7 +183,10 @@ public struct HybridDriver: CgroupDriver {
         }
         return RunCgroup(
             unifiedPath: run("unified"),
-            joinFiles: hierarchies.map { run($0) + "/cgroup.procs" },
+            // `tasks`, not `cgroup.procs`: the child moves only its own single thread ("0"),
+            // which the kernel does without the threadgroup lock, whose write side waits for
+            // an RCU grace period (6.5 to 26 ms per launch otherwise; see ARCHITECTURE.md).
+            joinFiles: hierarchies.map { run($0) + "/tasks" },
             oomControlDirectory: hierarchies.contains("memory") ? run("memory") : nil,
             statFiles: stats,
             directories: directories(runSuffix).map(\.path),

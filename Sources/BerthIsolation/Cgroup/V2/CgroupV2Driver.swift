@@ -69,7 +69,9 @@ public struct CgroupV2Driver: CgroupDriver {
                 if !component.isEmpty { level = level == "/" ? "/" + component : level + "/" + component }
                 try enableControllers(at: level, movedSelf: moved)
             }
-            try made.ensure(rootDirectory + "/tenants") { _ in try enableControllers(at: root + "/tenants") }
+            try makeLeaf(rootDirectory + "/tenants", below: [], made: &made, leafMustBeNew: false) { _ in
+                try enableControllers(at: root + "/tenants")
+            }
         } catch {
             made.rollback()
             throw error
@@ -126,15 +128,10 @@ public struct CgroupV2Driver: CgroupDriver {
         var warnings = enforcement.shortfalls(r)
         var applied = AppliedLimits()
         do {
-            // Every level is ensured, not assumed: another `berth run` may have just removed
-            // an idle tenants level.
-            try made.ensure(rootDirectory) { _ in try enableControllers(at: root) }
-            try made.ensure(rootDirectory + "/tenants") { _ in try enableControllers(at: root + "/tenants") }
-            try made.ensure(tenantDir) { _ in try enableControllers(at: root + "/tenants/" + place.tenant.rawValue) }
-            guard try Sys.makeDirectory(runDir) else {
-                throw BerthError(.cgroup, "run cgroup \(runDir) already exists")
+            let levels = [rootDirectory, rootDirectory + "/tenants", tenantDir]
+            try makeLeaf(runDir, below: levels, made: &made) { dir in
+                if dir != runDir { try enableControllers(at: root + dir.dropFirst(rootDirectory.count)) }
             }
-            made = made.adding(runDir)
             if let quota = r.cpuQuotaMicros, enforcement.cpuMax {
                 try Sys.write(runDir + "/cpu.max", "\(quota) \(Resources.cpuPeriodMicros)")
                 applied.cpuQuotaMicros = quota
