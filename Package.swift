@@ -55,7 +55,7 @@ let package = Package(
                           path: "Benchmarks/LaunchLatency"),
 
         .testTarget(name: "BerthCoreTests", dependencies: ["BerthCore"]),
-        .testTarget(name: "BerthIsolationTests", dependencies: ["BerthCore", "BerthIsolation"]),
+        .testTarget(name: "BerthIsolationTests", dependencies: ["BerthCore", "BerthIsolation", "CBerthSys"]),
         .testTarget(name: "BerthIntegrationTests", dependencies: ["BerthCore", "BerthIsolation"]),
     ]
 )

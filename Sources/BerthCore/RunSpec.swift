@@ -19,6 +19,9 @@ public struct RunSpec: Sendable {
     /// Namespaces, the tenant's uid, no capabilities, seccomp. Off only for operators'
     /// measurements (the launch benchmark's baseline row); never from a tenant's request.
     public var sandboxed = true
+    /// The job gets the caller's own stdin, stdout and stderr (`berth run -t`, for a terminal);
+    /// by default they are pipes the shim relays, so the job never holds the caller's files.
+    public var terminal = false
 
     public init(argv: [String], environment: [String], workingDirectory: String) {
         self.argv = argv

@@ -10,10 +10,16 @@
 // Usage:
 //   berth-shim --status FILE --cgroup DIR [--join FILE]... [--oom-control DIR]
 //              [--stat NAME=FILE]... [--rmdir DIR]... [--timeout-ms N] [--grace-ms N]
-//              [--cwd DIR] [--fork] [sandbox options] -- PATH ARGV0 ARGS...
+//              [--stuck-ms N] [--stdio relay|inherit] [--cwd DIR] [--fork] [sandbox options]
+//              -- PATH ARGV0 ARGS...
 //
-// Sandbox options (see sandbox.h): --uid N --gid N --nofile N --seccomp FILE, and with
-// --newroot DIR the run's namespaces: --tmpfs PATH, --mask PATH, --bind SRC=DST, --hostname NAME.
+// Sandbox options (see sandbox.h): --uid N --gid N --nofile N --seccomp FILE --cap N, and with
+// --newroot DIR the run's namespaces: --tmpfs PATH, --tmpfs-size BYTES, --mask PATH,
+// --bind SRC=DST, --hostname NAME. Every number is parsed strictly: anything else is refused.
+//
+// --stdio relay (the default): the job's stdin, stdout and stderr are pipes the shim relays
+// to and from its own, so the job never holds the caller's terminal or files. --stdio inherit
+// hands the shim's own fds to the job (`berth run -t`).
 //
 // --cgroup is the run's cgroup v2 directory (cgroup.kill, cgroup.events, cgroup.procs live
 // there); --join names v1 cgroup.procs files the child enters before exec (hybrid hosts);
@@ -57,11 +63,13 @@ struct config {
     const char *stat_names[MAX_LIST * 2]; const char *stat_paths[MAX_LIST * 2]; int nstats;
     const char *rmdirs[MAX_LIST]; int nrmdirs;
     long long timeout_ms, grace_ms;
+    long long stuck_ms;   // how long after cgroup.kill a run may take to empty before it is reported stuck
+    int relay;       // the job's stdio are pipes the shim relays (default), not the shim's own fds
     int fork_only;   // --fork: take the path for kernels without clone3 (tests prove it this way)
     char **argv;   // argv[0] is the path to exec, argv[1..] the job's argv
 };
 
-static struct config cfg = { .timeout_ms = -1, .grace_ms = 10000 };
+static struct config cfg = { .timeout_ms = -1, .grace_ms = 10000, .stuck_ms = 5000, .relay = 1 };
 
 // The memory /proc/PID/cmdline shows: the run's init overwrites it, so a job looking at
 // PID 1 sees "berth-init", not Berth's host paths.
@@ -85,6 +93,18 @@ static void die_usage(const char *what) {
     exit(125);
 }
 
+// A decimal number in [min, max], all of `v` and nothing else; anything else ends the shim.
+static long long number(const char *option, const char *v, long long min, long long max) {
+    char *end = NULL;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (errno != 0 || end == v || *end != 0 || v[0] == '+' || v[0] == ' ' || n < min || n > max) {
+        fprintf(stderr, "berth-shim: %s: want a decimal number from %lld to %lld, got '%s'\n", option, min, max, v);
+        exit(125);
+    }
+    return n;
+}
+
 static void parse_args(int argc, char **argv) {
     int i = 1;
     for (; i < argc; i++) {
@@ -96,16 +116,29 @@ static void parse_args(int argc, char **argv) {
         else if (strcmp(a, "--cgroup") == 0) cfg.cgroup = v;
         else if (strcmp(a, "--oom-control") == 0) cfg.oom_control = v;
         else if (strcmp(a, "--cwd") == 0) cfg.cwd = v;
-        else if (strcmp(a, "--timeout-ms") == 0) cfg.timeout_ms = atoll(v);
-        else if (strcmp(a, "--grace-ms") == 0) cfg.grace_ms = atoll(v);
+        else if (strcmp(a, "--timeout-ms") == 0) cfg.timeout_ms = number(a, v, 0, 1000LL * 1000 * 1000 * 1000);
+        else if (strcmp(a, "--grace-ms") == 0) cfg.grace_ms = number(a, v, 0, 1000LL * 1000 * 1000 * 1000);
+        else if (strcmp(a, "--stuck-ms") == 0) cfg.stuck_ms = number(a, v, 0, 1000LL * 1000 * 1000);
         else if (strcmp(a, "--fork") == 0) { cfg.fork_only = 1; i--; }
-        else if (strcmp(a, "--uid") == 0) sb.uid = atol(v);
-        else if (strcmp(a, "--gid") == 0) sb.gid = atol(v);
-        else if (strcmp(a, "--nofile") == 0) sb.nofile = strtoul(v, NULL, 10);
+        else if (strcmp(a, "--stdio") == 0) {
+            if (strcmp(v, "relay") == 0) cfg.relay = 1;
+            else if (strcmp(v, "inherit") == 0) cfg.relay = 0;
+            else die_usage("--stdio: want relay or inherit");
+        }
+        // Never root, never -1 (which the kernel reads as "unchanged").
+        else if (strcmp(a, "--uid") == 0) sb.uid = number(a, v, 1, 4294967294LL);
+        else if (strcmp(a, "--gid") == 0) sb.gid = number(a, v, 1, 4294967294LL);
+        else if (strcmp(a, "--nofile") == 0) sb.nofile = (unsigned long)number(a, v, 1, 1 << 20);
+        else if (strcmp(a, "--tmpfs-size") == 0) sb.tmpfs_size = number(a, v, 4096, 1LL << 50);
+        else if (strcmp(a, "--cap") == 0) sb.ambient |= 1ULL << number(a, v, 0, 63);
         else if (strcmp(a, "--hostname") == 0) sb.hostname = v;
         else if (strcmp(a, "--newroot") == 0) { sb.newroot = v; sb.enabled = 1; }
         else if (strcmp(a, "--seccomp") == 0) {
-            if (sandbox_load_filter(v) != 0) die_usage("cannot read the --seccomp program");
+            const char *why = "";
+            if (sandbox_load_filter(v, &why) != 0) {
+                fprintf(stderr, "berth-shim: the seccomp program %s cannot be loaded as it is: %s\n", v, why);
+                exit(125);
+            }
         } else if (strcmp(a, "--tmpfs") == 0) {
             if (sb.ntmpfs == SANDBOX_MAX) die_usage("too many --tmpfs");
             sb.tmpfs[sb.ntmpfs++] = v;
@@ -170,12 +203,22 @@ static void job_exec(int pipe_fd) {
     if (sandbox_drop_privileges(&step) != 0) child_fail(pipe_fd, step);
     // 6. chdir, then mark every fd above stderr close-on-exec
     if (cfg.cwd && chdir(cfg.cwd) != 0) child_fail(pipe_fd, 6);
-    if (berth_close_range_cloexec(3) != 0 && errno != ENOSYS && errno != EINVAL) child_fail(pipe_fd, 6);
+    if (berth_close_range_cloexec(3) != 0) {
+        // Kernels before 5.11 have no CLOSE_RANGE_CLOEXEC: mark each fd up to the limit.
+        struct rlimit files;
+        if (getrlimit(RLIMIT_NOFILE, &files) != 0) child_fail(pipe_fd, 6);
+        rlim_t top = files.rlim_cur == RLIM_INFINITY || files.rlim_cur > (1 << 20) ? (1 << 20) : files.rlim_cur;
+        for (rlim_t fd = 3; fd < top; fd++)
+            if (fcntl((int)fd, F_SETFD, FD_CLOEXEC) != 0 && errno != EBADF) child_fail(pipe_fd, 6);
+    }
     // 7. no_new_privs, seccomp, then exec
     if (sandbox_lock() != 0) child_fail(pipe_fd, 7);
     execve(cfg.argv[0], &cfg.argv[1], environ);
     child_fail(pipe_fd, 8);   // reported as step 8, so a failed exec is told from a failed setup
 }
+
+// The job's ends of the relayed stdio pipes: stdin's read end, stdout's and stderr's write ends.
+static int job_stdio[3] = {-1, -1, -1};
 
 // The cloned child. Without a sandbox it becomes the job; with one it is PID 1 of the run.
 static void child_setup(int pipe_fd, int status_fd, const char *extra_join) {
@@ -187,8 +230,12 @@ static void child_setup(int pipe_fd, int status_fd, const char *extra_join) {
     if (extra_join && write_str(extra_join, "0") != 0) child_fail(pipe_fd, 1);
     for (int i = 0; i < cfg.njoins; i++)
         if (write_str(cfg.joins[i], "0") != 0) child_fail(pipe_fd, 1);
-    // 2. setsid (no controlling terminal), then rlimits
+    // 2. setsid (no controlling terminal), the relayed stdio, then rlimits
     if (setsid() < 0) child_fail(pipe_fd, 2);
+    for (int fd = 0; fd < 3; fd++)
+        if (job_stdio[fd] >= 0 && dup2(job_stdio[fd], fd) != fd) child_fail(pipe_fd, 2);
+    for (int fd = 0; fd < 3; fd++)
+        if (job_stdio[fd] > 2) close(job_stdio[fd]);
     struct rlimit core = {0, 0};
     if (setrlimit(RLIMIT_CORE, &core) != 0) child_fail(pipe_fd, 2);
     if (!sb.enabled) job_exec(pipe_fd);
@@ -200,10 +247,15 @@ static void child_setup(int pipe_fd, int status_fd, const char *extra_join) {
     pid_t job = fork();
     if (job < 0) child_fail(pipe_fd, 3);
     if (job == 0) job_exec(pipe_fd);
-    close(pipe_fd);                 // the job holds it until its exec closes it
     memset(arg_area, 0, arg_area_len);
     snprintf(arg_area, arg_area_len, "berth-init");
     prctl(PR_SET_NAME, "berth-init", 0, 0, 0);
+    if (sandbox_init_lock() != 0) {
+        kill(job, SIGKILL);
+        sandbox_operation = "the run's init: drop its privileges";
+        child_fail(pipe_fd, 3);
+    }
+    close(pipe_fd);                 // the job holds it until its exec closes it
     sandbox_init(job, status_fd);
 }
 
@@ -362,16 +414,103 @@ static int remove_cgroups(void) {
     return ok;
 }
 
+// ---- stdio relay ----
+
+// One direction of the relay: bytes read from `from` wait in `buf` until `to` takes them.
+// At most PIPE_BUF bytes per write, and only when poll says `to` is writable, so a slow
+// caller never blocks the shim's supervision.
+struct relay { int from, to; char buf[4096]; size_t len, off; int lost; };
+static struct relay relays[3];   // stdin (shim's 0 → job), stdout, stderr (job → shim's 1, 2)
+static int nrelays;
+
+static void relay_close(struct relay *r) {
+    if (r->from >= 0) close(r->from);
+    r->from = -1;
+    r->len = r->off = 0;
+    // The job's stdin reaches EOF when there is no more input.
+    if (r == &relays[0] && r->to > 2) { close(r->to); r->to = -1; }
+}
+
+static void relay_read(struct relay *r) {
+    ssize_t n = read(r->from, r->buf, sizeof(r->buf));
+    if (n > 0) { r->len = (size_t)n; r->off = 0; }
+    else if (n == 0 || (errno != EAGAIN && errno != EINTR)) relay_close(r);
+}
+
+static void relay_write(struct relay *r) {
+    ssize_t n = write(r->to, r->buf + r->off, r->len - r->off);
+    if (n > 0) r->off += (size_t)n;
+    else if (errno != EAGAIN && errno != EINTR) r->lost = 1;   // the reader is gone: drop the rest
+    if (r->lost || r->off == r->len) {
+        r->len = r->off = 0;
+        if (r == &relays[0] && r->lost) relay_close(r);
+    }
+}
+
+// Adds each relay's fd to `fds` (reading while empty, writing while full); returns the count.
+static int relay_poll_fds(struct pollfd *fds) {
+    int n = 0;
+    for (int i = 0; i < nrelays; i++) {
+        struct relay *r = &relays[i];
+        if (r->from < 0) fds[n++] = (struct pollfd){ -1, 0, 0 };
+        else if (r->len == 0) fds[n++] = (struct pollfd){ r->from, POLLIN, 0 };
+        else fds[n++] = (struct pollfd){ r->to, POLLOUT, 0 };
+    }
+    return n;
+}
+
+static void relay_serve(const struct pollfd *fds) {
+    for (int i = 0; i < nrelays; i++) {
+        struct relay *r = &relays[i];
+        if (r->from < 0 || !fds[i].revents) continue;
+        if (r->len == 0) relay_read(r);
+        else if (r->lost) r->len = 0;
+        else relay_write(r);
+    }
+}
+
+// Once the run has ended: pass on what the job wrote last, for at most `ms`.
+static void relay_drain(long long ms) {
+    long long deadline = now_ms() + ms;
+    if (nrelays > 0) relay_close(&relays[0]);
+    for (;;) {
+        int open_relays = 0;
+        for (int i = 1; i < nrelays; i++) if (relays[i].from >= 0) open_relays = 1;
+        long long left = deadline - now_ms();
+        if (!open_relays || left <= 0) break;
+        struct pollfd fds[3];
+        relay_poll_fds(fds);
+        if (poll(fds, (nfds_t)nrelays, (int)left) < 0 && errno != EINTR) break;
+        relay_serve(fds);
+    }
+}
+
 // The end of the teardown ladder: kill what is left, wait for the cgroup to empty, read the
 // final stats, remove the cgroup, write the ended status. Never returns.
-static void finish(struct outcome *o) {
+//
+// The kernel decides when a task in uninterruptible sleep dies; Berth decides when it reports.
+// A run still populated `stuck_ms` after cgroup.kill ends as `stuck` with what is known then;
+// a child of the shim stays behind to remove the cgroup when it can, and rewrites the status.
+static void finish(struct outcome *o, long long empty_within_ms) __attribute__((noreturn));
+static void finish(struct outcome *o, long long empty_within_ms) {
     kill_cgroup();
-    o->stuck = wait_empty(5000) != 0;
+    o->stuck = wait_empty(empty_within_ms) != 0;
+    relay_drain(o->stuck ? 0 : 1000);
     o->ended_ns = realtime_ns();
     o->state = "ended";
     collect_stats();
     o->cgroup_removed = !o->stuck && remove_cgroups();
     if (write_status(o) != 0) { perror("berth-shim: status"); exit(125); }
+    if (o->stuck && fork() == 0) {
+        // Detached from the caller: no terminal, no signals from its process group.
+        setsid();
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (null >= 0) { dup2(null, 0); dup2(null, 1); dup2(null, 2); }
+        while (wait_empty(60 * 1000) != 0) kill_cgroup();
+        o->cgroup_removed = remove_cgroups();
+        (void)write_status(o);
+        _exit(0);
+    }
     exit(0);
 }
 
@@ -402,6 +541,27 @@ static void check_run_cgroup(void) {
     if (busy) die_usage("--cgroup already holds processes; a run's cgroup must be new and empty");
 }
 
+// Creates the job's stdio pipes: the job's ends go to `job_stdio`, the shim's to `relays`.
+static int make_relays(void) {
+    for (int fd = 0; fd < 3; fd++) {
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) != 0) return -1;
+        int shim_end = fd == 0 ? p[1] : p[0];
+        job_stdio[fd] = fd == 0 ? p[0] : p[1];
+        if (fcntl(shim_end, F_SETFL, O_NONBLOCK) != 0) return -1;
+        relays[fd] = fd == 0 ? (struct relay){ .from = 0, .to = shim_end } : (struct relay){ .from = shim_end, .to = fd };
+    }
+    nrelays = 3;
+    return 0;
+}
+
+static void launch_failed(struct outcome *o, const char *message) {
+    o->err = errno;
+    o->message = message;
+    o->how = HOW_LAUNCH_FAILED;
+    finish(o, cfg.stuck_ms);
+}
+
 int main(int argc, char **argv) {
     arg_area = argv[0];
     arg_area_len = (size_t)(argv[argc - 1] + strlen(argv[argc - 1]) - argv[0]);
@@ -410,6 +570,7 @@ int main(int argc, char **argv) {
     struct outcome o;
     memset(&o, 0, sizeof(o));
     o.state = "running";
+    o.started_ns = realtime_ns();
 
     sigset_t mask;
     sigemptyset(&mask);
@@ -420,16 +581,18 @@ int main(int argc, char **argv) {
     sigprocmask(SIG_BLOCK, &mask, NULL);
     signal(SIGPIPE, SIG_IGN);
     int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (sfd < 0) launch_failed(&o, "signalfd failed");
 
     int errpipe[2], statuspipe[2];
-    if (pipe2(errpipe, O_CLOEXEC) != 0 || pipe2(statuspipe, O_CLOEXEC | O_NONBLOCK) != 0) {
-        o.message = "pipe2 failed"; o.how = HOW_LAUNCH_FAILED; finish(&o);
-    }
+    if (pipe2(errpipe, O_CLOEXEC) != 0 || pipe2(statuspipe, O_CLOEXEC | O_NONBLOCK) != 0) launch_failed(&o, "pipe2 failed");
+    if (cfg.relay && make_relays() != 0) launch_failed(&o, "cannot make the job's stdio pipes");
+    // oom.group emulation on v1 is part of the run's limits: if it cannot be set up, no job starts.
+    int efd = oom_eventfd();
+    if (cfg.oom_control && efd < 0) launch_failed(&o, "cannot register for the v1 memory cgroup's OOM events");
     int cgfd = open(cfg.cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (cgfd < 0) { o.message = "cannot open the run's cgroup"; o.err = errno; o.how = HOW_LAUNCH_FAILED; finish(&o); }
+    if (cgfd < 0) launch_failed(&o, "cannot open the run's cgroup");
 
     int pidfd = -1;
-    o.started_ns = realtime_ns();
     long long started = now_ms();
     pid_t pid = -1;
     errno = ENOSYS;
@@ -461,11 +624,12 @@ int main(int argc, char **argv) {
         close(errpipe[0]);
         child_setup(errpipe[1], statuspipe[1], NULL);
     }
-    if (pid < 0) { o.message = "clone failed"; o.err = errno; o.how = HOW_LAUNCH_FAILED; finish(&o); }
+    if (pid < 0) launch_failed(&o, "clone failed");
     o.pid = pid;
     close(errpipe[1]);
     close(statuspipe[1]);
     close(cgfd);
+    for (int fd = 0; fd < 3; fd++) if (job_stdio[fd] >= 0) close(job_stdio[fd]);
 
     struct child_error ce;
     ssize_t n;
@@ -484,38 +648,57 @@ int main(int argc, char **argv) {
                      ce.step > 0 && ce.step < 9 ? step_names[ce.step] : "?", ce.detail[0] ? ": " : "", ce.detail);
             o.message = message;
         }
-        finish(&o);
+        finish(&o, cfg.stuck_ms);
     }
     if (write_status(&o) != 0) perror("berth-shim: status");
 
-    int efd = oom_eventfd();
     long long deadline = cfg.timeout_ms >= 0 ? started + cfg.timeout_ms : -1;
     long long kill_at = -1;        // when the grace period after a SIGTERM runs out
+    long long stuck_at = -1;       // when a run still not gone after cgroup.kill is reported stuck
     int stop_signal = 0, timed_out = 0;
 
     for (;;) {
         long long now = now_ms();
         if (deadline >= 0 && now >= deadline && !timed_out && !stop_signal) {
+            // SIGTERM through the pidfd (immune to pid reuse): the run's init passes it to the job.
             timed_out = 1;
-            signal_cgroup(SIGTERM);
+            if (berth_pidfd_send_signal(pidfd, SIGTERM) != 0) kill(pid, SIGTERM);
             kill_at = now + cfg.grace_ms;
         }
-        if (kill_at >= 0 && now >= kill_at) { kill_cgroup(); kill_at = -1; }
+        if (kill_at >= 0 && now >= kill_at) {
+            kill_cgroup();
+            kill_at = -1;
+            stuck_at = now + cfg.stuck_ms;
+        }
+        if (stuck_at >= 0 && now >= stuck_at) {
+            // The run's init waits for a job the kernel has not let die yet (uninterruptible
+            // sleep): report now, as stuck, with what is known.
+            o.how = timed_out ? HOW_TIMEOUT : stop_signal ? HOW_STOPPED : HOW_SIGNALED;
+            o.sig = timed_out ? 0 : SIGKILL;
+            if (stop_signal) o.sig = stop_signal;
+            finish(&o, 0);
+        }
         long long wake = -1;
         if (deadline >= 0 && !timed_out && !stop_signal) wake = deadline;
         if (kill_at >= 0 && (wake < 0 || kill_at < wake)) wake = kill_at;
+        if (stuck_at >= 0 && (wake < 0 || stuck_at < wake)) wake = stuck_at;
         int timeout = wake < 0 ? -1 : (int)(wake - now > 0 ? wake - now : 0);
 
-        struct pollfd fds[2] = { { sfd, POLLIN, 0 }, { efd, POLLIN, 0 } };
-        int r = poll(fds, efd >= 0 ? 2 : 1, timeout);
+        struct pollfd fds[5];
+        int nfds = relay_poll_fds(fds);
+        fds[nfds++] = (struct pollfd){ sfd, POLLIN, 0 };
+        fds[nfds++] = (struct pollfd){ efd, POLLIN, 0 };
+        int r = poll(fds, (nfds_t)nfds, timeout);
         if (r < 0 && errno != EINTR) break;
-        if (efd >= 0 && (fds[1].revents & POLLIN)) {
+        if (r > 0) relay_serve(fds);
+        if (efd >= 0 && (fds[nrelays + 1].revents & POLLIN)) {
             uint64_t count;
             (void)!read(efd, &count, sizeof(count));
             // oom.group emulation on v1: an OOM in the run ends the whole run, as
             // memory.oom.group=1 would. The event fires before oom_kill is counted, so act on it.
             o.oom_group_kill = 1;
             kill_cgroup();
+            if (stuck_at < 0) stuck_at = now_ms() + cfg.stuck_ms;
         }
         struct signalfd_siginfo si;
         while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
@@ -537,10 +720,8 @@ int main(int argc, char **argv) {
             else { o.how = HOW_SIGNALED; o.sig = WTERMSIG(status); }
             if (timed_out) o.how = HOW_TIMEOUT;
             else if (stop_signal) { o.how = HOW_STOPPED; if (!o.sig) o.sig = stop_signal; }
-            finish(&o);
+            finish(&o, cfg.stuck_ms);
         }
     }
-    o.how = HOW_LAUNCH_FAILED;
-    o.message = "poll failed";
-    finish(&o);
+    launch_failed(&o, "poll failed");
 }

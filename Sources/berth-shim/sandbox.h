@@ -13,12 +13,15 @@ struct sandbox {
     int enabled;                 // namespaces, the private mount tree and the run's init
     const char *newroot;         // an empty directory made by the parent: the new root's mount point
     const char *tmpfs[SANDBOX_MAX]; int ntmpfs;     // private, writable (/tmp, /var/tmp, /dev/shm)
-    const char *masks[SANDBOX_MAX]; int nmasks;     // hidden behind an empty read-only tmpfs
+    long long tmpfs_size;        // size= of each private tmpfs, in bytes; 0: the kernel's default
+    const char *masks[SANDBOX_MAX]; int nmasks;     // hidden behind an empty read-only tmpfs; resolved
+                                                    // by the parent, so a mask that fails fails the run
     const char *bind_src[SANDBOX_MAX];              // writable binds (the job's checkpoint subtree)
     const char *bind_dst[SANDBOX_MAX]; int nbinds;
     const char *hostname;
-    long uid, gid;               // -1: unchanged
+    long long uid, gid;          // -1: unchanged
     unsigned long nofile;        // RLIMIT_NOFILE for the job; 0: unchanged
+    uint64_t ambient;            // capabilities the operator granted, kept as ambient (bit per cap)
     struct sock_fprog filter;    // the seccomp program compiled by the daemon; len 0: none
 };
 
@@ -27,8 +30,11 @@ extern struct sandbox sb;
 /// The mount operation sandbox_enter was doing, for the error report.
 extern const char *sandbox_operation;
 
-/// Parent side: reads a compiled seccomp program (classic BPF) from `path` into `sb.filter`.
-int sandbox_load_filter(const char *path);
+/// Parent side: reads a cached seccomp program from `path` into `sb.filter`, checking its
+/// header first: magic, format, an instruction count the kernel accepts (1 to 4096) that
+/// matches the file's size, and the SHA-256 recorded when it was compiled. Returns 0, or -1
+/// with `*why` set: a filter that cannot be loaded as it is fails the launch.
+int sandbox_load_filter(const char *path, const char **why);
 
 /// The clone flags for the run's namespaces (PID, mount, UTS, IPC); 0 when disabled.
 uint64_t sandbox_clone_flags(void);
@@ -43,6 +49,11 @@ int sandbox_drop_privileges(int *step);
 
 /// In the job's process, last before exec: no_new_privs, then the seccomp filter.
 int sandbox_lock(void);
+
+/// PID 1, once the job is forked: keeps only CAP_KILL (to forward signals to the tenant's
+/// job), becomes non-dumpable, sets no_new_privs and loads its own small filter (signals,
+/// wait, write, exit). Returns 0, or -1 with errno set.
+int sandbox_init_lock(void);
 
 /// PID 1's loop: forwards signals to the job, reaps every orphan, and when the job ends
 /// writes its wait status to `status_fd` (unless -1) and exits. Never returns.

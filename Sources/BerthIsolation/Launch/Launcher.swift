@@ -23,13 +23,14 @@ public struct Launcher: Sendable {
     public init(driver: any CgroupDriver, shimPath: String? = nil, layout: HostLayout = HostLayout()) throws {
         self.driver = driver
         self.shimPath = shimPath ?? Launcher.defaultShimPath()
-        self.layout = layout
-        identities = TenantIdentities(stateDirectory: layout.stateDirectory, range: layout.uidRange)
-        checkpoints = CheckpointTree(root: layout.checkpointRoot)
         for dir in [layout.runtimeDirectory, layout.statusDirectory, layout.rootsDirectory, layout.stateDirectory] {
             try CheckpointTree.makeDirectories(dir, mode: 0o700)
         }
         try CheckpointTree.makeDirectories(layout.checkpointRoot, mode: 0o711)
+        let layout = try layout.resolvingSymlinks()
+        self.layout = layout
+        identities = TenantIdentities(stateDirectory: layout.stateDirectory, range: layout.uidRange)
+        checkpoints = CheckpointTree(root: layout.checkpointRoot)
         try driver.prepare()
     }
 
@@ -57,6 +58,8 @@ public struct Launcher: Sendable {
     /// Nothing is left behind when it throws.
     public func start(_ spec: RunSpec) throws -> StartedRun {
         guard !spec.argv.isEmpty else { throw BerthError.invalid("command", "must not be empty") }
+        var spec = spec
+        if spec.resources.pids == nil { spec.resources.pids = layout.defaultPids }
         let shortfalls = driver.enforcement.shortfalls(spec.resources)
         if spec.strict && !shortfalls.isEmpty {
             throw BerthError(.unsupported, "strict mode: " + shortfalls.joined(separator: "; "))
@@ -78,7 +81,7 @@ public struct Launcher: Sendable {
             try layout.validateWorkingDirectory(spec.workingDirectory, checkpointDirectory: checkpointDir)
             environment.append("BERTH_CHECKPOINT_DIR=\(checkpointDir)")
             sandboxArgs = ["--uid", String(uid), "--gid", String(uid), "--nofile", String(layout.jobFileLimit),
-                           "--newroot", newRoot, "--hostname", spec.runID.rawValue]
+                           "--newroot", newRoot, "--hostname", spec.runID.rawValue, "--tmpfs-size", String(layout.tmpfsSizeBytes)]
             if let program = try seccompProgram(spec.seccomp) { sandboxArgs += ["--seccomp", program] }
             for dir in layout.masked { sandboxArgs += ["--mask", dir] }
             for dir in HostLayout.privateDirectories { sandboxArgs += ["--tmpfs", dir] }
@@ -109,6 +112,7 @@ public struct Launcher: Sendable {
                 args += ["--rmdir", newRoot]
             }
             if let t = spec.timeoutMillis { args += ["--timeout-ms", String(t)] }
+            if spec.terminal { args += ["--stdio", "inherit"] }
             if forkFallback { args.append("--fork") }
             args += ["--grace-ms", String(spec.graceMillis)] + sandboxArgs + ["--"]
             args += [resolveExecutable(spec.argv[0], environment: environment)] + spec.argv
@@ -122,15 +126,19 @@ public struct Launcher: Sendable {
     }
 
     /// The compiled program of a seccomp profile, cached in the runtime directory (compiled
-    /// with libseccomp once, loaded by every run's child). nil for `unconfined`.
+    /// with libseccomp once, loaded by every run's child). nil for `unconfined`. The shim checks
+    /// the cached file's length and SHA-256 before loading it, and fails the launch if they
+    /// do not hold: a damaged cache never lets a job run without its filter.
     func seccompProgram(_ profile: SeccompProfileName) throws -> String? {
         let path = "\(layout.runtimeDirectory)/seccomp-\(profile.rawValue)-v\(SeccompProfileName.version).bpf"
         if Sys.exists(path) { return path }
         guard let program = try profile.compile() else { return nil }
+        let bytes = try SeccompCache.encode(program)
         let tmp = path + ".\(getpid()).tmp"
         let fd = try Sys.retrying(.system, "open \(tmp)") { open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600) }
         defer { close(fd) }
-        try Sys.retrying(.system, "write \(tmp)") { program.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } }
+        let written = try Sys.retrying(.system, "write \(tmp)") { bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } }
+        guard written == bytes.count else { throw BerthError(.system, "write \(tmp): short write") }
         try Sys.retrying(.system, "rename \(tmp)") { rename(tmp, path) }
         return path
     }

@@ -18,6 +18,11 @@ public struct HostLayout: Sendable {
     public var allowUnconfined = false
     /// RLIMIT_NOFILE for jobs.
     public var jobFileLimit = 4096
+    /// The operator's defaults, applied when a spec is silent: most tasks at once (`pids.max`),
+    /// and the size of each private tmpfs (/tmp, /var/tmp, /dev/shm), whose pages are charged
+    /// to the run's memory cgroup as well.
+    public var defaultPids = 1024
+    public var tmpfsSizeBytes = 64 << 20
 
     public init() {}
 
@@ -30,8 +35,39 @@ public struct HostLayout: Sendable {
     public var masked: [String] {
         var paths = [stateDirectory, runtimeDirectory]
         if !checkpointRoot.hasPrefix(stateDirectory + "/") { paths.append(checkpointRoot) }
-        return paths + ["/home", "/root"]
+        return paths + extraMasks.filter { !paths.contains($0) }
     }
+
+    /// The same layout with Berth's directories and the masked ones resolved through symlinks,
+    /// once, so that every mask is placed on the real directory (a mask through a symlink
+    /// would otherwise be skipped). Masked directories that do not exist hide nothing and are
+    /// dropped. The directories must exist (the `Launcher` makes them).
+    public func resolvingSymlinks() throws -> HostLayout {
+        func real(_ field: String, _ path: String) throws -> String {
+            guard let resolved = realpath(path, nil) else {
+                throw BerthError.invalid(field, "cannot be resolved: \(Sys.errnoText(errno))", got: path)
+            }
+            defer { free(resolved) }
+            let result = String(cString: resolved)
+            guard result != "/" else { throw BerthError.invalid(field, "must not resolve to /", got: path) }
+            return result
+        }
+        var copy = self
+        copy.runtimeDirectory = try real("runtime-dir", runtimeDirectory)
+        copy.stateDirectory = try real("state-dir", stateDirectory)
+        copy.checkpointRoot = try real("checkpoint-root", checkpointRoot)
+        copy.extraMasks = Self.hiddenSystemDirectories.compactMap { path in
+            guard let resolved = realpath(path, nil) else { return nil }
+            defer { free(resolved) }
+            return String(cString: resolved)
+        }
+        return copy
+    }
+
+    /// Host directories no job sees, whatever Berth's own are.
+    static let hiddenSystemDirectories = ["/home", "/root"]
+    /// `hiddenSystemDirectories` as `resolvingSymlinks` found them.
+    var extraMasks = HostLayout.hiddenSystemDirectories
 
     /// Directories each run gets its own empty, writable tmpfs for.
     public static let privateDirectories = ["/tmp", "/var/tmp", "/dev/shm"]

@@ -38,4 +38,38 @@ long long berth_statfs_magic(const char *path);
 unsigned int berth_dev_major(unsigned long long dev);
 unsigned int berth_dev_minor(unsigned long long dev);
 
+/// Device allow-list for cgroup v2 (device_filter.c). The kernel's device controller on
+/// cgroup2 is a BPF_PROG_TYPE_CGROUP_DEVICE program; these rules are compiled into one.
+/// Access bits, as the kernel defines them (BPF_DEVCG_ACC_*).
+#define BERTH_DEV_MKNOD 1
+#define BERTH_DEV_READ  2
+#define BERTH_DEV_WRITE 4
+#define BERTH_DEV_RWM   7 /* MKNOD | READ | WRITE, as a literal so Swift imports it */
+
+/// One allow rule: `type` is 'c' (char), 'b' (block) or 'a' (both); `major`/`minor` are the
+/// device numbers, -1 meaning any; `access` is a mask of BERTH_DEV_*: a request is allowed when
+/// every bit it asks for is in the mask. Rules only allow: whatever no rule matches is denied.
+struct berth_device_rule {
+    char type;
+    int32_t major;
+    int32_t minor;
+    uint32_t access;
+};
+
+/// The default list (runc's defaults minus what Berth does not need): c 1:3 null, 1:5 zero,
+/// 1:7 full, 1:8 random, 1:9 urandom, 5:0 tty, 5:2 ptmx, 136:* pts, all rwm. Static storage;
+/// the count goes to `*count`.
+const struct berth_device_rule *berth_device_rules_default(int *count);
+
+/// Compiles `rules` (at most 256; 0 denies every device) into a cgroup device program, loads
+/// it and attaches it to the cgroup v2 directory `cgroup_dirfd` with BPF_F_ALLOW_MULTI. The
+/// program fd is closed before returning: the attachment holds its own reference and lasts as
+/// long as the cgroup. Needs CAP_SYS_ADMIN (or CAP_BPF + CAP_NET_ADMIN). Errors: EINVAL (bad
+/// rule), E2BIG (too many rules), EBADF (not a cgroup2 directory), EPERM, and whatever the
+/// verifier answers (the log is then in berth_device_filter_log()).
+int berth_device_filter_attach(int cgroup_dirfd, const struct berth_device_rule *rules, int count);
+
+/// The verifier's log from the last failed load (a static buffer, not thread-safe), or "".
+const char *berth_device_filter_log(void);
+
 #endif

@@ -191,7 +191,7 @@ public struct HybridDriver: CgroupDriver {
             statFiles: stats,
             directories: directories(runSuffix).map(\.path),
             applied: applied,
-            warnings: enforcement.shortfalls(r))
+            warnings: enforcement.shortfalls(r) + (enforcement.devices ? [] : ["devices: no v1 devices controller on this host; jobs' device access is not limited by the kernel"]))
     }
 
     public func removeIdleTree(tenant: TenantID) {

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import BerthCore
+import CBerthSys
 
 /// The cgroup v2 driver: one hierarchy, controllers enabled down `subtree_control`.
 public struct CgroupV2Driver: CgroupDriver {
@@ -38,6 +39,8 @@ public struct CgroupV2Driver: CgroupDriver {
         e.ioHierarchical = e.ioLimits
         e.ioWeight = e.ioLimits
         e.pids = available.contains("pids")
+        // cgroup v2's device controller is a BPF program on the cgroup: a real cgroup2 mount.
+        e.devices = (try? CgroupMode.magic(mount)) == CgroupMode.cgroup2Magic
         enforcement = e
     }
 
@@ -180,6 +183,12 @@ public struct CgroupV2Driver: CgroupDriver {
                 try Sys.write(runDir + "/pids.max", String(pids))
                 applied.pids = pids
             }
+            if enforcement.devices {
+                try attachDeviceFilter(runDir)
+                applied.devices = true
+            } else {
+                warnings.append("devices: no device allow-list on this host (cgroup v2 device programs need a cgroup2 mount)")
+            }
         } catch {
             made.rollback()
             throw error
@@ -189,6 +198,20 @@ public struct CgroupV2Driver: CgroupDriver {
         return RunCgroup(unifiedPath: runDir, joinFiles: [], oomControlDirectory: nil,
                          statFiles: statNames.map { ($0, runDir + "/" + $0) },
                          directories: [runDir], applied: applied, warnings: warnings)
+    }
+
+    /// Attaches the BPF program of `DeviceRule.jobDefaults` to the run's cgroup; the
+    /// attachment lasts as long as the cgroup.
+    func attachDeviceFilter(_ runDir: String) throws {
+        let fd = try Sys.retrying(.cgroup, "open \(runDir)") { open(runDir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+        defer { close(fd) }
+        var count: Int32 = 0
+        let rules = berth_device_rules_default(&count)
+        guard berth_device_filter_attach(fd, rules, count) == 0 else {
+            let e = errno
+            let log = String(cString: berth_device_filter_log())
+            throw BerthError(.cgroup, "attach the device allow-list (BPF) to \(runDir): \(Sys.errnoText(e))" + (log.isEmpty ? "" : "; verifier: \(log.prefix(200))"), errno: e)
+        }
     }
 
     public func removeIdleTree(tenant: TenantID) {
