@@ -5,6 +5,7 @@
 //   berth-probe inside [--suid PATH] [--hidden PATH]... [--private-tmp NAME]
 //                                        one line per property: "PASS|FAIL NAME: detail"
 //   berth-probe whoami                   prints "euid N"
+//   berth-probe devices PATH...          as root outside any sandbox: "device PATH ok|ERRNO" per open
 //
 // RESULT is "ok", an errno name (EPERM, ENOSYS…), or "killed:SIGNAL". Each attempt runs in a
 // child of its own, so a syscall that gets through cannot change the probe.
@@ -19,7 +20,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/ptrace.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/sysmacros.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -36,6 +42,8 @@ static const char *errno_name(int e) {
     case ENOSYS: return "ENOSYS"; case EROFS: return "EROFS"; case EOPNOTSUPP: return "EOPNOTSUPP";
     case ENOTDIR: return "ENOTDIR"; case ENOMEM: return "ENOMEM"; case E2BIG: return "E2BIG";
     case ENOKEY: return "ENOKEY"; case EDQUOT: return "EDQUOT"; case ENXIO: return "ENXIO";
+    case EAFNOSUPPORT: return "EAFNOSUPPORT"; case EPROTONOSUPPORT: return "EPROTONOSUPPORT";
+    case ENOTTY: return "ENOTTY"; case ENOSPC: return "ENOSPC"; case EMFILE: return "EMFILE";
     default: { static char buf[32]; snprintf(buf, sizeof(buf), "errno%d", e); return buf; }
     }
 }
@@ -107,6 +115,43 @@ static long t_quotactl(void) { return syscall(SYS_quotactl, 0, NULL, 0, NULL); }
 static long t_fanotify_init(void) { return syscall(SYS_fanotify_init, 0, 0); }
 static long t_getpid(void) { return syscall(SYS_getpid); }
 
+// Socket families: only unix, inet, inet6 and netlink (routing only) are for jobs.
+static long sock(long family, long type, long protocol) {
+    long fd = syscall(SYS_socket, family, type, protocol);
+    if (fd >= 0) close((int)fd);
+    return fd;
+}
+static long t_socket_unix(void) { return sock(AF_UNIX, SOCK_STREAM, 0); }
+static long t_socket_inet(void) { return sock(AF_INET, SOCK_DGRAM, 0); }
+static long t_socket_inet6(void) { return sock(AF_INET6, SOCK_DGRAM, 0); }
+static long t_socket_netlink_route(void) { return sock(AF_NETLINK, SOCK_RAW, 0); }
+static long t_socket_netlink_audit(void) { return sock(AF_NETLINK, SOCK_RAW, 9); }
+static long t_socket_vsock(void) { return sock(40, SOCK_STREAM, 0); }
+static long t_socket_vsock_high(void) { return sock(0x100000000L | 40, SOCK_STREAM, 0); }
+static long t_socket_packet(void) { return sock(17, SOCK_RAW, 0); }
+static long t_socketpair_inet(void) { int sv[2]; return syscall(SYS_socketpair, AF_INET, SOCK_STREAM, 0, sv); }
+
+// Terminal ioctls, on the run's own pseudo-terminal.
+static long on_pty(unsigned long request, long high, void *arg) {
+    int fd = open("/dev/ptmx", O_RDWR | O_NOCTTY);
+    if (fd < 0) return -1;
+    long r = syscall(SYS_ioctl, fd, (long)request | high, arg);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return r;
+}
+static long t_ioctl_tiocsti(void) { char c = 'x'; return on_pty(TIOCSTI, 0, &c); }
+static long t_ioctl_tiocsti_high(void) { char c = 'x'; return on_pty(TIOCSTI, 1L << 32, &c); }
+static long t_ioctl_tiocsetd(void) { int ldisc = 0; return on_pty(TIOCSETD, 0, &ldisc); }
+static long t_ioctl_tiocgwinsz(void) { struct winsize w; return on_pty(TIOCGWINSZ, 0, &w); }
+
+// Syscalls the profile does not know answer ENOSYS, so libc falls back; fchmodat2 is allowed.
+static long t_fchmodat2(void) { return syscall(452, -1, "x", 0644, 0); }
+static long t_cachestat(void) { return syscall(451, -1, NULL, NULL, 0); }
+static long t_statmount(void) { return syscall(457, NULL, NULL, 0, 0); }
+static long t_unknown_999(void) { return syscall(999); }
+
 // The i386 ABI through int 0x80 (getpid is 20, mount 21 there).
 static long t_i386_getpid(void) {
     long r;
@@ -146,6 +191,13 @@ static const struct { const char *name; attempt_fn fn; } attempts[] = {
     {"adjtimex", t_adjtimex}, {"quotactl", t_quotactl}, {"fanotify_init", t_fanotify_init}, {"getpid", t_getpid},
     {"i386:getpid", t_i386_getpid}, {"i386:mount", t_i386_mount}, {"x32:getpid", t_x32_getpid},
     {"pthread_create", t_thread},
+    {"socket(AF_UNIX)", t_socket_unix}, {"socket(AF_INET)", t_socket_inet}, {"socket(AF_INET6)", t_socket_inet6},
+    {"socket(AF_NETLINK,ROUTE)", t_socket_netlink_route}, {"socket(AF_NETLINK,AUDIT)", t_socket_netlink_audit},
+    {"socket(AF_VSOCK)", t_socket_vsock}, {"socket(AF_VSOCK|1<<32)", t_socket_vsock_high},
+    {"socket(AF_PACKET)", t_socket_packet}, {"socketpair(AF_INET)", t_socketpair_inet},
+    {"ioctl(TIOCSTI)", t_ioctl_tiocsti}, {"ioctl(TIOCSTI|1<<32)", t_ioctl_tiocsti_high},
+    {"ioctl(TIOCSETD)", t_ioctl_tiocsetd}, {"ioctl(TIOCGWINSZ)", t_ioctl_tiocgwinsz},
+    {"fchmodat2", t_fchmodat2}, {"cachestat", t_cachestat}, {"statmount", t_statmount}, {"syscall(999)", t_unknown_999},
 };
 
 // ---- inside: the sandbox's properties, checked from within ----
@@ -304,16 +356,129 @@ static void check_processes(void) {
     }
     if (d) closedir(d);
     report(count <= 4 && max < 100, "pid-namespace", "%d processes visible, highest pid %d", count, max);
-    char cmdline[256] = "";
-    int fd = open("/proc/1/cmdline", O_RDONLY);
-    ssize_t n = fd >= 0 ? read(fd, cmdline, sizeof(cmdline) - 1) : -1;
-    if (fd >= 0) close(fd);
-    cmdline[n > 0 ? n : 0] = 0;
-    report(strcmp(cmdline, "berth-init") == 0 && getpid() != 1, "pid-1-is-berth-init", "pid 1 is '%s', the job is pid %d", cmdline, getpid());
+    // /proc is mounted hidepid=invisible: the run's init (root) is not even listed.
+    struct stat st;
+    int rc0 = stat("/proc/1", &st);
+    report(rc0 != 0 && errno == ENOENT && getpid() != 1, "init-hidden", "stat /proc/1 -> %s, the job is pid %d", rc0 == 0 ? "visible" : errno_name(errno), getpid());
     int rc = kill(1, SIGKILL);
     report(rc != 0 && errno == EPERM, "kill-init", "kill(1, SIGKILL) -> %s", rc == 0 ? "ok" : errno_name(errno));
     rc = (int)syscall(SYS_ptrace, PTRACE_ATTACH, 1, 0, 0);
     report(rc != 0, "ptrace-init", "ptrace(ATTACH, 1) -> %s", rc == 0 ? "ok" : errno_name(errno));
+}
+
+// The mount options of the mount at `point`, from /proc/self/mountinfo (the last one wins).
+static int mount_options(const char *point, char *out, size_t size) {
+    FILE *f = fopen("/proc/self/mountinfo", "re");
+    char line[1024];
+    int found = 0;
+    while (f && fgets(line, sizeof(line), f)) {
+        char mnt[512], opts[256];
+        if (sscanf(line, "%*s %*s %*s %*s %511s %255s", mnt, opts) == 2 && strcmp(mnt, point) == 0) {
+            snprintf(out, size, "%s", opts);
+            found = 1;
+        }
+    }
+    if (f) fclose(f);
+    return found;
+}
+
+static int has_option(const char *opts, const char *opt) {
+    size_t n = strlen(opt);
+    for (const char *p = opts; (p = strstr(p, opt)); p += n)
+        if ((p == opts || p[-1] == ',') && (p[n] == 0 || p[n] == ',')) return 1;
+    return 0;
+}
+
+static void check_dev(void) {
+    // Exactly the usual nodes and links, nothing of the host's /dev.
+    const char *want = " fd full mqueue null ptmx pts random shm stderr stdin stdout tty urandom zero";
+    char got[512] = "";
+    DIR *d = opendir("/dev");
+    struct dirent *e;
+    const char *names[64];
+    int n = 0;
+    while (d && (e = readdir(d)) && n < 64) if (e->d_name[0] != '.') names[n++] = strdup(e->d_name);
+    if (d) closedir(d);
+    for (int i = 0; i < n; i++) for (int j = i + 1; j < n; j++) if (strcmp(names[i], names[j]) > 0) { const char *t = names[i]; names[i] = names[j]; names[j] = t; }
+    for (int i = 0; i < n; i++) { strncat(got, " ", sizeof(got) - strlen(got) - 1); strncat(got, names[i], sizeof(got) - strlen(got) - 1); }
+    report(strcmp(got, want) == 0, "dev-private", "/dev holds%s", got);
+    struct stat st;
+    int rc = stat("/dev/kmsg", &st);
+    report(rc != 0, "dev-no-kmsg", "stat /dev/kmsg -> %s", rc == 0 ? "visible" : errno_name(errno));
+    // ptys come from the run's own devpts instance, at most 64 of the host's budget.
+    int fds[300], opened = 0, last_errno = 0;
+    for (int i = 0; i < 300; i++) {
+        fds[i] = open("/dev/ptmx", O_RDWR | O_NOCTTY);
+        if (fds[i] < 0) { last_errno = errno; break; }
+        opened++;
+    }
+    for (int i = 0; i < opened; i++) close(fds[i]);
+    report(opened > 0 && opened <= 64, "dev-pty-budget", "opened %d of 300 /dev/ptmx (%s)", opened, last_errno ? errno_name(last_errno) : "no error");
+    char opts[256] = "";
+    int found = mount_options("/", opts, sizeof(opts));
+    report(found && has_option(opts, "nodev") && has_option(opts, "nosuid") && has_option(opts, "ro"), "host-nodev", "/ mounted %s", opts);
+}
+
+static void check_kernel_views(void) {
+    char buf[64];
+    int fd = open("/proc/kcore", O_RDONLY);
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf)) : -1;
+    if (fd >= 0) close(fd);
+    report(n <= 0, "proc-kcore-masked", "read /proc/kcore -> %zd bytes", n);
+    fd = open("/proc/keys", O_RDONLY);
+    n = fd >= 0 ? read(fd, buf, sizeof(buf)) : -1;
+    if (fd >= 0) close(fd);
+    report(n <= 0, "proc-keys-masked", "read /proc/keys -> %zd bytes", n);
+    char opts[256] = "";
+    int found = mount_options("/proc/sys", opts, sizeof(opts));
+    report(found && has_option(opts, "ro"), "proc-sys-read-only", "/proc/sys %s", found ? opts : "not a mount");
+    struct stat st;
+    int absent = stat("/proc/sysrq-trigger", &st) != 0;          // kernels without CONFIG_MAGIC_SYSRQ
+    found = mount_options("/proc/sysrq-trigger", opts, sizeof(opts));
+    report(absent || (found && has_option(opts, "ro")), "proc-sysrq-read-only", "/proc/sysrq-trigger %s", absent ? "absent" : found ? opts : "not a mount");
+    DIR *d = opendir("/sys/firmware");
+    int entries = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d))) if (e->d_name[0] != '.') entries++;
+    if (d) closedir(d);
+    report(entries == 0, "sys-firmware-masked", "/sys/firmware holds %d entries", entries);
+}
+
+static void check_limits(void) {
+    static const struct { int resource; const char *name; } per_uid[] = {
+        {RLIMIT_NPROC, "NPROC"}, {RLIMIT_SIGPENDING, "SIGPENDING"}, {RLIMIT_MSGQUEUE, "MSGQUEUE"},
+    };
+    for (int i = 0; i < 3; i++) {
+        struct rlimit l;
+        getrlimit(per_uid[i].resource, &l);
+        char name[64];
+        snprintf(name, sizeof(name), "rlimit-%s-at-hard", per_uid[i].name);
+        report(l.rlim_cur == l.rlim_max, name, "soft %llu, hard %llu (the run's cgroup bounds it, not the tenant's uid)",
+               (unsigned long long)l.rlim_cur, (unsigned long long)l.rlim_max);
+    }
+    // stdin and stderr (stdout goes to a file in the checks): pipes Berth relays.
+    int pipes = 0;
+    for (int fd = 0; fd < 3; fd += 2) {
+        struct stat st;
+        if (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode)) pipes++;
+    }
+    report(pipes == 2, "stdio-pipes", "%d of fds 0 and 2 are pipes Berth relays", pipes);
+}
+
+static void check_tmpfs_size(void) {
+    // The private /tmp is bounded (operator default 64 MiB): writing 80 MiB must hit ENOSPC.
+    int fd = open("/tmp/berth-probe-fill", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    static char chunk[1 << 20];
+    memset(chunk, 1, sizeof(chunk));
+    long long written = 0;
+    int err = 0;
+    while (fd >= 0 && written < (80LL << 20)) {
+        ssize_t n = write(fd, chunk, sizeof(chunk));
+        if (n <= 0) { err = errno; break; }
+        written += n;
+    }
+    if (fd >= 0) { close(fd); unlink("/tmp/berth-probe-fill"); }
+    report(err == ENOSPC && written < (80LL << 20), "tmp-bounded", "wrote %lld MiB to /tmp before %s", written >> 20, err ? errno_name(err) : "no error");
 }
 
 static void check_hidden(const char *path) {
@@ -347,6 +512,14 @@ static void check_suid(const char *path) {
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc >= 2 && strcmp(argv[1], "whoami") == 0) { printf("euid %u", geteuid()); return 0; }
+    if (argc >= 2 && strcmp(argv[1], "devices") == 0) {
+        for (int i = 2; i < argc; i++) {
+            int fd = open(argv[i], O_RDONLY | O_NOCTTY);
+            printf("device %s %s\n", argv[i], fd >= 0 ? "ok" : errno_name(errno));
+            if (fd >= 0) close(fd);
+        }
+        return 0;
+    }
     if (argc >= 2 && strcmp(argv[1], "syscalls") == 0) {
         for (size_t i = 0; i < sizeof(attempts) / sizeof(attempts[0]); i++) attempt(attempts[i].name, attempts[i].fn);
         return 0;
@@ -358,6 +531,10 @@ int main(int argc, char **argv) {
         check_filesystem();
         check_cgroup();
         check_processes();
+        check_dev();
+        check_kernel_views();
+        check_limits();
+        check_tmpfs_size();
         for (int i = 2; i + 1 < argc; i += 2) {
             if (strcmp(argv[i], "--suid") == 0) check_suid(argv[i + 1]);
             else if (strcmp(argv[i], "--hidden") == 0) check_hidden(argv[i + 1]);

@@ -159,7 +159,9 @@ static int make_dev(void) {
     }
     snprintf(path, sizeof(path), "%s/pts", dev);
     if (mkdir(path, 0755) != 0) return -1;
-    if (mount("devpts", path, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620") != 0) return -1;
+    // Every devpts instance draws on the host's one pty budget (kernel.pty.max, 4096 by
+    // default): a run gets at most 64 of them.
+    if (mount("devpts", path, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,max=64") != 0) return -1;
     snprintf(path, sizeof(path), "%s/shm", dev);
     if (mkdir(path, 01777) != 0) return -1;
     snprintf(path, sizeof(path), "%s/mqueue", dev);

@@ -33,9 +33,16 @@ public struct HostLayout: Sendable {
     /// and runtime files (tokens, the store, other runs' status), the checkpoint root (the
     /// job's own subtree is bound back inside it) and home directories.
     public var masked: [String] {
-        var paths = [stateDirectory, runtimeDirectory]
-        if !checkpointRoot.hasPrefix(stateDirectory + "/") { paths.append(checkpointRoot) }
-        return paths + extraMasks.filter { !paths.contains($0) }
+        let candidates = [stateDirectory, runtimeDirectory, checkpointRoot] + extraMasks
+        // A directory inside a private tmpfs or inside another mask is hidden already (and does
+        // not exist in the run's tree, where a mask on it would fail the launch).
+        let covering = Self.privateDirectories + candidates
+        var paths: [String] = []
+        for path in candidates where !paths.contains(path) {
+            if covering.contains(where: { path.hasPrefix($0 + "/") }) { continue }
+            paths.append(path)
+        }
+        return paths
     }
 
     /// The same layout with Berth's directories and the masked ones resolved through symlinks,
