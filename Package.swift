@@ -26,7 +26,7 @@ let package = Package(
 
         // cgroup drivers, stats parsing, the launcher, host checks.
         .target(name: "BerthIsolation",
-                dependencies: ["BerthCore", "CBerthSys", "CSeccomp"]),
+                dependencies: ["BerthCore", "CBerthSys", "CSeccomp", "CCap"]),
 
         // Keeps the Swift runtime out of the plain-C executables below.
         .target(name: "CNoSwiftRuntime"),

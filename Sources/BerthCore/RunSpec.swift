@@ -22,6 +22,9 @@ public struct RunSpec: Sendable {
     /// The job gets the caller's own stdin, stdout and stderr (`berth run -t`, for a terminal);
     /// by default they are pipes the shim relays, so the job never holds the caller's files.
     public var terminal = false
+    /// Capabilities the operator grants the job (`NET_BIND_SERVICE`), kept as ambient ones;
+    /// the launcher refuses any that is not on its short list.
+    public var capabilities: [String] = []
 
     public init(argv: [String], environment: [String], workingDirectory: String) {
         self.argv = argv

@@ -10,7 +10,7 @@ struct Doctor: ParsableCommand {
         let report = HostReport.inspect(cgroupRoot: cgroupRoot)
         for check in report.checks {
             print("[\(check.level.rawValue.padding(toLength: 4, withPad: " ", startingAt: 0))] \(check.name): \(check.detail)")
-            if let fix = check.fix, check.level != .ok { print("       fix: \(fix)") }
+            if let fix = check.fix { print("       fix: \(fix)") }
         }
         if report.hasFailures { throw ExitCode(1) }
     }

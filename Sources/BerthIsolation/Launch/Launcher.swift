@@ -83,6 +83,7 @@ public struct Launcher: Sendable {
             sandboxArgs = ["--uid", String(uid), "--gid", String(uid), "--nofile", String(layout.jobFileLimit),
                            "--newroot", newRoot, "--hostname", spec.runID.rawValue, "--tmpfs-size", String(layout.tmpfsSizeBytes)]
             if let program = try seccompProgram(spec.seccomp) { sandboxArgs += ["--seccomp", program] }
+            for cap in try GrantedCapabilities(parsing: spec.capabilities).numbers { sandboxArgs += ["--cap", String(cap)] }
             for dir in layout.masked { sandboxArgs += ["--mask", dir] }
             for dir in HostLayout.privateDirectories { sandboxArgs += ["--tmpfs", dir] }
             sandboxArgs += ["--bind", "\(checkpointDir)=\(checkpointDir)"]

@@ -19,9 +19,11 @@ public struct RunReport: Encodable, Sendable {
     public var stuck: Bool
     public var cgroupRemoved: Bool
     public var cgroupPath: String
+    /// Capabilities the operator granted the job (ambient), by libcap's names.
+    public var capabilities: [String]
 
     enum CodingKeys: String, CodingKey {
-        case tenant, reason, summary, stats, applied, warnings, stuck
+        case tenant, reason, summary, stats, applied, warnings, stuck, capabilities
         case jobID = "job_id", runID = "run_id", exitCode = "exit_code", wallMillis = "wall_ms", cgroupRemoved = "cgroup_removed", cgroupPath = "cgroup"
     }
 
@@ -39,6 +41,7 @@ public struct RunReport: Encodable, Sendable {
         stuck = r.stuck
         cgroupRemoved = r.cgroupRemoved
         cgroupPath = r.cgroup.unifiedPath
+        capabilities = (try? GrantedCapabilities(parsing: r.spec.capabilities).names) ?? []
     }
 
     /// One line: why it ended, cpu time, peak memory, bytes read and written, time throttled.
@@ -55,6 +58,7 @@ public struct RunReport: Encodable, Sendable {
         }
         if let refused = stats.pids.maxEvents, refused > 0 { parts.append("\(refused) forks refused at pids limit") }
         parts.append("wall \(seconds(wallMillis * 1000))")
+        if !capabilities.isEmpty { parts.append("capabilities " + capabilities.joined(separator: ",")) }
         if stuck { parts.append("STUCK: processes remain in \(cgroupPath)") }
         else if !cgroupRemoved { parts.append("cgroup not removed: \(cgroupPath)") }
         return "berth: " + parts.joined(separator: " · ")
