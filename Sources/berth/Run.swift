@@ -33,10 +33,12 @@ struct Run: ParsableCommand {
     @Option(help: "Time between SIGTERM and kill when stopping (default 10s).") var grace: String?
     @Flag(help: "Fail instead of warning when the host cannot enforce a limit.") var strict = false
     @Flag(help: "Print the summary as one JSON object.") var json = false
+    @Flag(name: [.customShort("t"), .customLong("terminal")], help: "Give the job this terminal (or these files) as its stdin, stdout and stderr; by default they are pipes Berth relays.") var terminal = false
     @Option(name: .customLong("summary-file"), help: "Write the summary to this file instead of stderr.") var summaryFile: String?
     @Option(name: [.customShort("e"), .customLong("env")], help: "Set KEY=VALUE in the job's environment; KEY alone copies it from here.") var env: [String] = []
     @Option(name: .customLong("workdir"), help: "The job's working directory (default: the current one).") var workdir: String?
     @Option(name: .customLong("cgroup-root"), help: "Berth's cgroup root, as a cgroup path (default: <own cgroup>/berth).") var cgroupRoot: String?
+    @Option(name: .customLong("cap-add"), help: "Grant the job a capability as an ambient one (operator only): NET_BIND_SERVICE, SYS_NICE or IPC_LOCK.") var capAdd: [String] = []
     @Option(help: "Seccomp profile: default, or unconfined where the operator allows it (BERTH_ALLOW_UNCONFINED=1).") var seccomp: String?
     @Option(name: .customLong("runtime-dir"), help: "Berth's runtime directory: status files, run roots (default /run/berth).") var runtimeDir: String = "/run/berth"
     @Option(name: .customLong("state-dir"), help: "Berth's state directory: tenant uids (default /var/lib/berth).") var stateDir: String = "/var/lib/berth"
@@ -66,6 +68,8 @@ struct Run: ParsableCommand {
         if let timeout { spec.timeoutMillis = try parseDuration(timeout, field: "timeout") }
         if let grace { spec.graceMillis = try parseDuration(grace, field: "grace") }
         spec.strict = strict
+        spec.terminal = terminal
+        spec.capabilities = capAdd
         if let seccomp { spec.seccomp = try SeccompProfileName(parsing: seccomp) }
         spec.environment += ["BERTH_TENANT=\(spec.tenant)", "BERTH_JOB_ID=\(spec.jobID)", "BERTH_RUN_ID=\(spec.runID)"]
 
