@@ -178,7 +178,7 @@ let isolationChecks: [Check] = [
     }),
 ]
 
-let checks = isolationChecks + sandboxChecks
+let checks = isolationChecks + sandboxChecks + hardeningChecks
 
 enum Subprocess {
     static func spawn(_ argv: [String]) throws -> pid_t {
@@ -230,7 +230,7 @@ func workload(_ args: [String]) -> Never {
         guard fd >= 0 else { perror("open"); exit(2) }
         defer { unlink(path) }
         let total = Int(args[2]) ?? (4 << 20)
-        let chunk = 256 << 10
+        let chunk = args.count > 3 ? Int(args[3]) ?? (256 << 10) : 256 << 10
         var aligned: UnsafeMutableRawPointer?
         guard posix_memalign(&aligned, 4096, chunk) == 0, let buffer = aligned else { exit(3) }
         memset(buffer, 7, chunk)
@@ -242,6 +242,31 @@ func workload(_ args: [String]) -> Never {
         }
         close(fd)
         unlink(path)
+        exit(0)
+    case "deeptree":
+        // A chain of N nested directories, made with relative mkdir + chdir (no fd per level).
+        let depth = Int(args[1]) ?? 12_000
+        guard let base = ProcessInfo.processInfo.environment["BERTH_CHECKPOINT_DIR"], chdir(base) == 0 else { exit(2) }
+        for _ in 0..<depth {
+            guard mkdir("d", 0o755) == 0, chdir("d") == 0 else { perror("mkdir"); exit(2) }
+        }
+        // Something in each of a few other shapes: many files, an unreadable directory.
+        guard chdir(base) == 0, mkdir("wide", 0o755) == 0, mkdir("locked", 0o755) == 0, mkdir("locked/inner", 0o755) == 0 else { exit(2) }
+        for i in 0..<2_000 { close(open("wide/f\(i)", O_WRONLY | O_CREAT, 0o644)) }
+        chmod("locked", 0)
+        exit(0)
+    case "forkmany":
+        // Forks up to N sleeping children and writes how many it got to the checkpoint dir.
+        let wanted = Int(args[1]) ?? 1_100
+        var got = 0
+        for _ in 0..<wanted {
+            let pid = fork()
+            if pid == 0 { while true { pause() } }
+            if pid < 0 { break }
+            got += 1
+        }
+        let out = (ProcessInfo.processInfo.environment["BERTH_CHECKPOINT_DIR"] ?? "/nonexistent") + "/forked"
+        _ = FileManager.default.createFile(atPath: out, contents: Data(String(got).utf8))
         exit(0)
     case "exit": exit(Int32(args[1]) ?? 1)
     case "signal":
@@ -273,11 +298,14 @@ if arguments.first == "workload" { workload(Array(arguments.dropFirst())) }
 var cgroupRoot: String?
 var scratch = "/var/tmp"
 var names: [String] = []
+/// How many launches `concurrent-launches` starts at once (the VM, emulated, uses fewer).
+nonisolated(unsafe) var concurrency = 200
 while let arg = arguments.first {
     arguments.removeFirst()
     switch arg {
     case "--cgroup-root": cgroupRoot = arguments.removeFirst()
     case "--scratch": scratch = arguments.removeFirst()
+    case "--concurrency": concurrency = Int(arguments.removeFirst()) ?? 200
     case "--list": checks.forEach { print($0.name) }; exit(0)
     default: names.append(arg)
     }
@@ -306,6 +334,25 @@ if names.first == "expect-refusal" {
     } catch {
         print("FAIL expect-refusal: wrong error: \(error)")
         print("0 passed, 1 failed")
+        exit(1)
+    }
+}
+
+if names.first == "launch-true" {
+    // One of many simultaneous launchers: what `berth run -- /bin/true` does, start to end.
+    do {
+        let launcher = try makeLauncher()
+        let spec = RunSpec(argv: ["/bin/true"], environment: [], workingDirectory: "/")
+        let result = try launcher.start(spec).wait()
+        try launcher.checkpoints.removeJobDirectory(tenant: spec.tenant.id, job: spec.jobID)
+        launcher.driver.removeIdleTree(tenant: spec.tenant.id)
+        guard result.ending == .exited(code: 0), result.cgroupRemoved else {
+            print("launch-true: \(result.ending.summary), cgroup removed: \(result.cgroupRemoved)")
+            exit(1)
+        }
+        exit(0)
+    } catch {
+        print("launch-true: \(error)")
         exit(1)
     }
 }

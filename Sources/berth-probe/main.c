@@ -6,6 +6,8 @@
 //                                        one line per property: "PASS|FAIL NAME: detail"
 //   berth-probe whoami                   prints "euid N"
 //   berth-probe devices PATH...          as root outside any sandbox: "device PATH ok|ERRNO" per open
+//   berth-probe bind PORT                "bind ok|ERRNO": a TCP socket bound to that port (below 1024
+//                                        needs CAP_NET_BIND_SERVICE)
 //
 // RESULT is "ok", an errno name (EPERM, ENOSYS…), or "killed:SIGNAL". Each attempt runs in a
 // child of its own, so a syscall that gets through cannot change the probe.
@@ -30,6 +32,8 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <linux/sched.h>
 
 #include "no_swift_runtime.h"
@@ -512,6 +516,16 @@ static void check_suid(const char *path) {
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc >= 2 && strcmp(argv[1], "whoami") == 0) { printf("euid %u", geteuid()); return 0; }
+    if (argc == 3 && strcmp(argv[1], "bind") == 0) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in addr;
+        memset(&addr, 0, sizeof(addr));
+        addr.sin_family = AF_INET;
+        addr.sin_port = htons((uint16_t)atoi(argv[2]));
+        int rc = fd >= 0 ? bind(fd, (struct sockaddr *)&addr, sizeof(addr)) : -1;
+        printf("bind %s\n", rc == 0 ? "ok" : errno_name(errno));
+        return 0;
+    }
     if (argc >= 2 && strcmp(argv[1], "devices") == 0) {
         for (int i = 2; i < argc; i++) {
             int fd = open(argv[i], O_RDONLY | O_NOCTTY);

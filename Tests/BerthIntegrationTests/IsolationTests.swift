@@ -8,7 +8,10 @@ struct IsolationTests {
     static let checkNames = ["oom-kill", "cpu-quota", "pids-fork-bomb", "io-write-limit",
                              "missing-binary", "exit-codes", "survives-caller-kill",
                              "seccomp-matrix", "sandbox-inside", "tenant-uid", "symlink-refusal", "fork-fallback",
-                             "unknown-seccomp-profile"]
+                             "unknown-seccomp-profile",
+                             "concurrent-launches", "deep-tree-cleanup", "stuck-timeout", "seccomp-cache-integrity",
+                             "mask-through-symlink", "device-allow-list", "default-limits", "init-privileges",
+                             "stdio-relay", "shim-arguments", "granted-capabilities"]
 
     @Test func theChecksListIsComplete() throws {
         let listed = try Command.run([Host.binDir + "/berth-checks", "--list"]).stdout.split(separator: "\n").map(String.init)

@@ -126,12 +126,17 @@ public struct Launcher: Sendable {
         }
     }
 
+    /// Where the compiled program of `profile` is cached.
+    public func seccompCachePath(_ profile: SeccompProfileName) -> String {
+        "\(layout.runtimeDirectory)/seccomp-\(profile.rawValue)-v\(SeccompProfileName.version).bpf"
+    }
+
     /// The compiled program of a seccomp profile, cached in the runtime directory (compiled
     /// with libseccomp once, loaded by every run's child). nil for `unconfined`. The shim checks
     /// the cached file's length and SHA-256 before loading it, and fails the launch if they
     /// do not hold: a damaged cache never lets a job run without its filter.
     func seccompProgram(_ profile: SeccompProfileName) throws -> String? {
-        let path = "\(layout.runtimeDirectory)/seccomp-\(profile.rawValue)-v\(SeccompProfileName.version).bpf"
+        let path = seccompCachePath(profile)
         if Sys.exists(path) { return path }
         guard let program = try profile.compile() else { return nil }
         let bytes = try SeccompCache.encode(program)

@@ -182,9 +182,14 @@ public enum SeccompCache {
         guard program.count % 8 == 0, (1...maxInstructions).contains(count) else {
             throw BerthError(.system, "seccomp: the compiled program has \(program.count) bytes; it must be 1 to \(maxInstructions) instructions of 8 bytes")
         }
+        return magic + littleEndian(formatVersion) + littleEndian(UInt32(count)) + digest(program) + program
+    }
+
+    /// The SHA-256 of `bytes`, by the same code the shim checks with.
+    public static func digest(_ bytes: [UInt8]) -> [UInt8] {
         var digest = [UInt8](repeating: 0, count: 32)
-        program.withUnsafeBytes { raw in digest.withUnsafeMutableBufferPointer { berth_sha256(raw.baseAddress, raw.count, $0.baseAddress) } }
-        return magic + littleEndian(formatVersion) + littleEndian(UInt32(count)) + digest + program
+        bytes.withUnsafeBytes { raw in digest.withUnsafeMutableBufferPointer { berth_sha256(raw.baseAddress, raw.count, $0.baseAddress) } }
+        return digest
     }
 
     static func littleEndian(_ v: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
