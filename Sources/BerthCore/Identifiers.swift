@@ -14,20 +14,22 @@ public struct TenantName: Sendable, Hashable, CustomStringConvertible {
     }
     private init(unchecked: String) { rawValue = unchecked }
     public var description: String { rawValue }
-
-    /// The tenant's id: what directory names use, never the name itself. Stable for a name,
-    /// so that runs started without a store agree on it (FNV-1a, 64 bits).
-    public var id: TenantID {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in rawValue.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        return TenantID(rawValue: "t" + hex(hash))
-    }
 }
 
 /// A tenant's id, as used in cgroup and directory names.
 public struct TenantID: Sendable, Hashable, CustomStringConvertible {
     public let rawValue: String
     public var description: String { rawValue }
+}
+
+extension TenantID {
+    /// Parses an id; nil for anything that is not exactly `t` and 16 lowercase hex digits.
+    public init?(_ text: String) {
+        let ok = text.utf8.count == 17 && text.utf8.first == UInt8(ascii: "t")
+            && text.utf8.dropFirst().allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }
+        guard ok else { return nil }
+        self.init(rawValue: text)
+    }
 }
 
 /// A job's id: `j` and 16 hex digits, random.

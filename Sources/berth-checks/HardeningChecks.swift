@@ -59,27 +59,27 @@ let hardeningChecks: [Check] = [
         spec.timeoutMillis = 300_000
         let r = try ctx.run(spec, keep: true)
         try require(r.ending == .exited(code: 0), "the job ended as \(r.ending.summary)")
-        let dir = ctx.launcher.checkpoints.path(tenant: spec.tenant.id, job: spec.jobID)
+        let dir = (try ctx.launcher.checkpointDirectory(spec))
         var saved = rlimit()
         getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &saved)
         var low = saved
         low.rlim_cur = 64
         setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &low)
-        let removal = Result { try ctx.launcher.checkpoints.removeJobDirectory(tenant: spec.tenant.id, job: spec.jobID) }
+        let removal = Result { try ctx.launcher.removeCheckpoints(spec) }
         setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &saved)
         try removal.get()
         try require(access(dir, F_OK) != 0, "\(dir) is still there")
         // What cannot be removed is an error naming it, never a silent leftover.
-        let pinned = try ctx.launcher.checkpoints.createJobDirectory(tenant: spec.tenant.id, job: spec.jobID, uid: 0)
+        let pinned = try ctx.launcher.checkpoints.createJobDirectory(tenant: try ctx.launcher.tenantID(spec.tenant), job: spec.jobID, uid: 0)
         _ = FileManager.default.createFile(atPath: pinned + "/pinned", contents: Data("x".utf8))
-        let chattr = try shell("chattr +i '\(pinned)/pinned'", scratch: ctx.scratch)
-        try require(chattr.status == 0, "chattr +i failed: \(chattr.stderr)")
+        let chattr = try shell("'\(ctx.probePath)' immutable on '\(pinned)/pinned'", scratch: ctx.scratch)
+        try require(chattr.status == 0, "setting the immutable attribute failed: \(chattr.stderr)")
         defer {
-            _ = try? shell("chattr -i '\(pinned)/pinned'", scratch: ctx.scratch)
-            try? ctx.launcher.checkpoints.removeJobDirectory(tenant: spec.tenant.id, job: spec.jobID)
+            _ = try? shell("'\(ctx.probePath)' immutable off '\(pinned)/pinned'", scratch: ctx.scratch)
+            try? ctx.launcher.removeCheckpoints(spec)
         }
         do {
-            try ctx.launcher.checkpoints.removeJobDirectory(tenant: spec.tenant.id, job: spec.jobID)
+            try ctx.launcher.removeCheckpoints(spec)
             throw CheckFailure("an immutable file was 'removed' without an error")
         } catch let e as BerthError {
             try require(e.message.contains("pinned"), "the error does not name the entry: \(e.message)")
@@ -105,7 +105,7 @@ let hardeningChecks: [Check] = [
         while ShimStatus.read(started.statusPath)?.cgroupRemoved != true && waited < 90_000 { usleep(200_000); waited += 200 }
         try require(ShimStatus.read(started.statusPath)?.cgroupRemoved == true, "the stuck run's cgroup was never removed")
         for dir in r.cgroup.directories { try require(access(dir, F_OK) != 0, "\(dir) still exists") }
-        try ctx.launcher.checkpoints.removeJobDirectory(tenant: spec.tenant.id, job: spec.jobID)
+        try ctx.launcher.removeCheckpoints(spec)
         return "timeout 1 s, grace 0.3 s, job in D state: reported stuck after \(r.wallMillis) ms; cgroup removed \(waited / 1000) s later"
     }),
     ("seccomp-cache-integrity", { ctx in
@@ -126,8 +126,8 @@ let hardeningChecks: [Check] = [
             try bytes.write(to: URL(fileURLWithPath: path))
             let spec = ctx.spec(["/bin/sh", "-c", "touch \"$BERTH_CHECKPOINT_DIR/ran\""])
             let r = try ctx.launcher.start(spec).wait()
-            let ran = access(ctx.launcher.checkpoints.path(tenant: spec.tenant.id, job: spec.jobID) + "/ran", F_OK) == 0
-            try ctx.launcher.checkpoints.removeJobDirectory(tenant: spec.tenant.id, job: spec.jobID)
+            let ran = access((try ctx.launcher.checkpointDirectory(spec)) + "/ran", F_OK) == 0
+            try ctx.launcher.removeCheckpoints(spec)
             try require(!ran && r.ending.exitCode == 125, "a cached filter \(name): the job ran (\(r.ending.summary))")
             for dir in r.cgroup.directories { try require(access(dir, F_OK) != 0, "\(dir) left behind") }
         }
@@ -173,8 +173,8 @@ let hardeningChecks: [Check] = [
         var spec = ctx.spec(ctx.workload("forkmany", "1100"))
         spec.timeoutMillis = 120_000
         let r = try ctx.run(spec, keep: true)
-        let forked = Int(readFile(ctx.launcher.checkpoints.path(tenant: spec.tenant.id, job: spec.jobID) + "/forked")) ?? -1
-        try ctx.launcher.checkpoints.removeJobDirectory(tenant: spec.tenant.id, job: spec.jobID)
+        let forked = Int(readFile((try ctx.launcher.checkpointDirectory(spec)) + "/forked")) ?? -1
+        try ctx.launcher.removeCheckpoints(spec)
         let limit = ctx.launcher.layout.defaultPids
         try require(r.ending == .exited(code: 0), "ended as \(r.ending.summary)")
         try require(forked >= 0 && forked < limit && forked > limit - 20, "forked \(forked) with the default pids \(limit)")
@@ -195,7 +195,7 @@ let hardeningChecks: [Check] = [
             if parts.count == 2 { fields[String(parts[0])] = parts[1].trimmingCharacters(in: .whitespaces) }
         }
         let r = started.wait()
-        try ctx.launcher.checkpoints.removeJobDirectory(tenant: spec.tenant.id, job: spec.jobID)
+        try ctx.launcher.removeCheckpoints(spec)
         try require(r.ending == .exited(code: 0), "ended as \(r.ending.summary)")
         try require(fields["CapEff"] == "0000000000000020" && fields["CapPrm"] == "0000000000000020", "init's caps: \(fields["CapEff"] ?? "?")")
         try require(fields["CapBnd"] == "0000000000000000" && fields["NoNewPrivs"] == "1" && fields["Seccomp"] == "2",
@@ -218,15 +218,15 @@ let hardeningChecks: [Check] = [
         dup2(saved, 1)
         close(saved)
         let r = try result.get()
-        let link = readFile(ctx.launcher.checkpoints.path(tenant: spec.tenant.id, job: spec.jobID) + "/link")
-        try ctx.launcher.checkpoints.removeJobDirectory(tenant: spec.tenant.id, job: spec.jobID)
+        let link = readFile((try ctx.launcher.checkpointDirectory(spec)) + "/link")
+        try ctx.launcher.removeCheckpoints(spec)
         try require(r.ending == .exited(code: 0), "ended as \(r.ending.summary)")
         try require(link.hasPrefix("pipe:"), "the job's stdout is \(link), not a pipe")
         try require(readFile(file) == "precious\nrelayed\n", "the caller's file now holds: \(readFile(file))")
         return "stdout \(link.trimmingCharacters(in: .whitespacesAndNewlines)): the caller's file kept its content, and got the job's output"
     }),
     ("shim-arguments", { ctx in
-        let place = RunPlace(tenant: TenantName.default.id, job: JobID(), run: RunID())
+        let place = RunPlace(tenant: try ctx.launcher.tenantID(.default), job: JobID(), run: RunID())
         let cgroup = try ctx.launcher.driver.createRun(place, resources: Resources(), ioDevice: nil)
         defer { ctx.launcher.driver.removeRun(cgroup) }
         let status = ctx.scratch + "/shim-args-status.json"

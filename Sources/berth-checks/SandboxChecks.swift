@@ -81,18 +81,19 @@ let sandboxChecks: [Check] = [
         let neighbourRun = try ctx.launcher.start(neighbour)
         defer {
             _ = neighbourRun.wait()
-            try? ctx.launcher.checkpoints.removeJobDirectory(tenant: otherTenant.id, job: neighbour.jobID)
+            try? ctx.launcher.removeCheckpoints(neighbour)
         }
         usleep(500_000)
         let layout = ctx.launcher.layout
         // A sibling job of the same tenant, with a file in its own subtree.
         let sibling = JobID()
-        let siblingDir = try ctx.launcher.checkpoints.createJobDirectory(tenant: TenantName.default.id, job: sibling, uid: try ctx.launcher.identities.uid(for: .default))
-        defer { try? ctx.launcher.checkpoints.removeJobDirectory(tenant: TenantName.default.id, job: sibling) }
+        let siblingDir = try ctx.launcher.checkpoints.createJobDirectory(tenant: try ctx.launcher.tenantID(.default), job: sibling, uid: try ctx.launcher.tenants.tenant(.default).uid)
+        let defaultID = try ctx.launcher.tenantID(.default)
+        defer { try? ctx.launcher.checkpoints.removeJobDirectory(tenant: defaultID, job: sibling) }
         _ = FileManager.default.createFile(atPath: siblingDir + "/secret", contents: Data("x".utf8))
         let hidden = [siblingDir, siblingDir + "/secret",
-                      ctx.launcher.checkpoints.path(tenant: otherTenant.id, job: neighbour.jobID),
-                      layout.checkpointRoot + "/" + otherTenant.id.rawValue,
+                      (try ctx.launcher.checkpointDirectory(neighbour)),
+                      layout.checkpointRoot + "/" + (try ctx.launcher.tenantID(otherTenant)).rawValue,
                       layout.stateDirectory + "/tenant-uids", layout.statusDirectory, "/root/.bash_history"]
         var argv = [ctx.probePath, "inside", "--suid", ctx.stage + "/berth-probe-suid", "--private-tmp", marker]
         for path in hidden { argv += ["--hidden", path] }
@@ -114,29 +115,30 @@ let sandboxChecks: [Check] = [
         let range = ctx.launcher.layout.uidRange
         try require(uidA != uidB, "two tenants share uid \(uidA)")
         try require(range.contains(UInt32(clamping: uidA)) && range.contains(UInt32(clamping: uidB)), "uids \(uidA), \(uidB) outside \(range)")
-        let again = try ctx.launcher.identities.uid(for: .default)
+        let again = try ctx.launcher.tenants.tenant(.default).uid
         try require(Int(again) == uidA, "the default tenant's uid changed from \(uidA) to \(again)")
         return "default runs as \(uidA), other as \(uidB); stable across runs"
     }),
     ("symlink-refusal", { ctx in
         // The other tenant's subtree, with a file Berth must never touch.
         let victimJob = JobID()
-        let victim = try ctx.launcher.checkpoints.createJobDirectory(tenant: otherTenant.id, job: victimJob, uid: try ctx.launcher.identities.uid(for: otherTenant))
-        defer { try? ctx.launcher.checkpoints.removeJobDirectory(tenant: otherTenant.id, job: victimJob) }
+        let otherID = try ctx.launcher.tenantID(otherTenant)
+        let victim = try ctx.launcher.checkpoints.createJobDirectory(tenant: otherID, job: victimJob, uid: try ctx.launcher.tenants.tenant(otherTenant).uid)
+        defer { try? ctx.launcher.checkpoints.removeJobDirectory(tenant: otherID, job: victimJob) }
         _ = FileManager.default.createFile(atPath: victim + "/precious", contents: Data("keep".utf8))
         let spec = ctx.spec(["/bin/sh", "-c", "ln -s \(victim) \"$BERTH_CHECKPOINT_DIR/staging\"; ln -s /etc \"$BERTH_CHECKPOINT_DIR/etc\"; mkdir \"$BERTH_CHECKPOINT_DIR/real\"; ln -s \(victim)/precious \"$BERTH_CHECKPOINT_DIR/real/link\""])
         let r = try ctx.run(spec, keep: true)
         try require(r.ending == .exited(code: 0), "the planting job ended as \(r.ending.summary)")
         var refused = false
-        do { try ctx.launcher.checkpoints.publish(tenant: spec.tenant.id, job: spec.jobID, staging: "staging", as: "cp-1") }
+        do { try ctx.launcher.checkpoints.publish(tenant: try ctx.launcher.tenantID(spec.tenant), job: spec.jobID, staging: "staging", as: "cp-1") }
         catch let e as BerthError { refused = e.message.contains("refused") }
         try require(refused, "publishing a staging symlink to another tenant was not refused")
-        try ctx.launcher.checkpoints.publish(tenant: spec.tenant.id, job: spec.jobID, staging: "real", as: "cp-2")
-        try ctx.launcher.checkpoints.removeJobDirectory(tenant: spec.tenant.id, job: spec.jobID)
+        try ctx.launcher.checkpoints.publish(tenant: try ctx.launcher.tenantID(spec.tenant), job: spec.jobID, staging: "real", as: "cp-2")
+        try ctx.launcher.removeCheckpoints(spec)
         let precious = try? String(contentsOfFile: victim + "/precious", encoding: .utf8)
         try require(precious == "keep", "the other tenant's file was touched")
         try require(access("/etc/passwd", F_OK) == 0 && access(victim, F_OK) == 0, "something outside the subtree was removed")
-        try require(access(ctx.launcher.checkpoints.path(tenant: spec.tenant.id, job: spec.jobID), F_OK) != 0, "the job's subtree is still there")
+        try require(access((try ctx.launcher.checkpointDirectory(spec)), F_OK) != 0, "the job's subtree is still there")
         return "publish refused a symlinked staging dir; cleanup unlinked links without following them; nothing outside touched"
     }),
     ("fork-fallback", { ctx in

@@ -49,7 +49,7 @@ struct Context: Sendable {
     /// unless `keep` (then the caller inspects and removes it).
     func run(_ spec: RunSpec, keep: Bool = false) throws -> RunResult {
         let result = try launcher.start(spec).wait()
-        if !keep { try launcher.checkpoints.removeJobDirectory(tenant: spec.tenant.id, job: spec.jobID) }
+        if !keep { try launcher.removeCheckpoints(spec) }
         try require(result.cgroupRemoved && !result.stuck, "the run's cgroup was not removed (stuck: \(result.stuck))")
         for dir in result.cgroup.directories {
             try require(access(dir, F_OK) != 0, "\(dir) still exists after the run")
@@ -63,9 +63,9 @@ struct Context: Sendable {
         var spec = spec(["/bin/sh", "-c", "\(quoted) > \"$BERTH_CHECKPOINT_DIR/out\""])
         configure(&spec)
         let result = try run(spec, keep: true)
-        let file = launcher.checkpoints.path(tenant: spec.tenant.id, job: spec.jobID) + "/out"
+        let file = (try launcher.checkpointDirectory(spec)) + "/out"
         let text = (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""
-        try launcher.checkpoints.removeJobDirectory(tenant: spec.tenant.id, job: spec.jobID)
+        try launcher.removeCheckpoints(spec)
         return (result, text)
     }
 
@@ -344,8 +344,8 @@ if names.first == "launch-true" {
         let launcher = try makeLauncher()
         let spec = RunSpec(argv: ["/bin/true"], environment: [], workingDirectory: "/")
         let result = try launcher.start(spec).wait()
-        try launcher.checkpoints.removeJobDirectory(tenant: spec.tenant.id, job: spec.jobID)
-        launcher.driver.removeIdleTree(tenant: spec.tenant.id)
+        try launcher.removeCheckpoints(spec)
+        launcher.removeIdleTree(spec.tenant)
         guard result.ending == .exited(code: 0), result.cgroupRemoved else {
             print("launch-true: \(result.ending.summary), cgroup removed: \(result.cgroupRemoved)")
             exit(1)
@@ -402,8 +402,8 @@ for check in selected {
         failed += 1
     }
 }
-context.launcher.driver.removeIdleTree(tenant: TenantName.default.id)
-context.launcher.driver.removeIdleTree(tenant: otherTenant.id)
+context.launcher.removeIdleTree(.default)
+context.launcher.removeIdleTree(otherTenant)
 try? FileManager.default.removeItem(atPath: scratch + "/berth-checks")
 try? FileManager.default.removeItem(atPath: stage)
 print("\(passed) passed, \(failed) failed")

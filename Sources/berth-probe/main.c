@@ -6,6 +6,8 @@
 //                                        one line per property: "PASS|FAIL NAME: detail"
 //   berth-probe whoami                   prints "euid N"
 //   berth-probe devices PATH...          as root outside any sandbox: "device PATH ok|ERRNO" per open
+//   berth-probe immutable on|off PATH    sets or clears a file's immutable attribute (run by the
+//                                        checks as root, outside any sandbox; busybox has no chattr)
 //   berth-probe bind PORT                "bind ok|ERRNO": a TCP socket bound to that port (below 1024
 //                                        needs CAP_NET_BIND_SERVICE)
 //
@@ -34,6 +36,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <linux/fs.h>
 #include <linux/sched.h>
 
 #include "no_swift_runtime.h"
@@ -516,6 +519,14 @@ static void check_suid(const char *path) {
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc >= 2 && strcmp(argv[1], "whoami") == 0) { printf("euid %u", geteuid()); return 0; }
+    if (argc == 4 && strcmp(argv[1], "immutable") == 0) {
+        int fd = open(argv[3], O_RDONLY | O_NOFOLLOW);
+        int flags = 0;
+        if (fd < 0 || ioctl(fd, FS_IOC_GETFLAGS, &flags) != 0) { perror("immutable"); return 1; }
+        flags = strcmp(argv[2], "on") == 0 ? (flags | FS_IMMUTABLE_FL) : (flags & ~FS_IMMUTABLE_FL);
+        if (ioctl(fd, FS_IOC_SETFLAGS, &flags) != 0) { perror("immutable"); return 1; }
+        return 0;
+    }
     if (argc == 3 && strcmp(argv[1], "bind") == 0) {
         int fd = socket(AF_INET, SOCK_STREAM, 0);
         struct sockaddr_in addr;

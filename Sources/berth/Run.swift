@@ -43,6 +43,8 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("runtime-dir"), help: "Berth's runtime directory: status files, run roots (default /run/berth).") var runtimeDir: String = "/run/berth"
     @Option(name: .customLong("state-dir"), help: "Berth's state directory: tenant uids (default /var/lib/berth).") var stateDir: String = "/var/lib/berth"
     @Option(name: .customLong("checkpoint-root"), help: "The checkpoint root (default <state-dir>/checkpoints).") var checkpointRoot: String?
+    @Option(name: .customLong("status-keep-last"), help: "Operator setting: how many ended runs' status files to keep (default 1000).") var statusKeepLast: Int = 1000
+    @Option(name: .customLong("status-max-age"), help: "Operator setting: remove ended runs' status files older than this (default 168h).") var statusMaxAge: String = "168h"
     @Argument(parsing: .postTerminator, help: "The command and its arguments, after --.") var command: [String] = []
 
     mutating func run() throws {
@@ -73,13 +75,14 @@ struct Run: ParsableCommand {
         if let seccomp { spec.seccomp = try SeccompProfileName(parsing: seccomp) }
         spec.environment += ["BERTH_TENANT=\(spec.tenant)", "BERTH_JOB_ID=\(spec.jobID)", "BERTH_RUN_ID=\(spec.runID)"]
 
+        let retention = try StatusRetention(keepLast: statusKeepLast, maxAgeSeconds: try parseDuration(statusMaxAge, field: "status-max-age") / 1000)
         let launcher = try Launcher(driver: try Launcher.hostDriver(cgroupRoot: cgroupRoot), layout: layout)
         for sig in [SIGINT, SIGTERM, SIGHUP] { signal(sig, SIG_IGN) }
         let started: StartedRun
         do {
             started = try launcher.start(spec)
         } catch {
-            launcher.driver.removeIdleTree(tenant: spec.tenant.id)
+            launcher.removeIdleTree(spec.tenant)
             throw error
         }
         for warning in started.cgroup.warnings { printError("berth: warning: \(warning)") }
@@ -92,16 +95,21 @@ struct Run: ParsableCommand {
         }
         let result = started.wait()
         sources.forEach { $0.cancel() }
-        launcher.driver.removeIdleTree(tenant: spec.tenant.id)
-        // A one-off job: nothing of its checkpoint subtree outlives it.
-        do { try launcher.checkpoints.removeJobDirectory(tenant: spec.tenant.id, job: spec.jobID) }
-        catch { printError("berth: warning: \(error)") }
+        launcher.removeIdleTree(spec.tenant)
+        // A one-off job: nothing of its checkpoint subtree outlives it. What cannot be removed
+        // is an error in the run's result (exit 125), never a silent leftover.
+        var cleanupErrors: [String] = []
+        do { try launcher.removeCheckpoints(spec) }
+        catch { cleanupErrors.append("checkpoint subtree: \(error)") }
+        do { _ = try retention.prune(directory: launcher.layout.statusDirectory) }
+        catch { printError("berth: warning: status retention: \(error)") }
 
         if case .execFailed(let errno) = result.ending {
             let what = errno == ENOENT ? "no such file" : errno == EACCES ? "permission denied" : "cannot execute"
             printError("berth: \(what): \(argv[0])")
         }
-        let report = RunReport(result)
+        var report = RunReport(result)
+        report.cleanupErrors = cleanupErrors
         let text = json ? report.json : report.line
         if let summaryFile {
             guard FileManager.default.createFile(atPath: summaryFile, contents: Array((text + "\n").utf8).withUnsafeBytes { Data($0) }) else {
@@ -110,7 +118,7 @@ struct Run: ParsableCommand {
         } else {
             printError(text)
         }
-        Glibc.exit(result.ending.exitCode)
+        Glibc.exit(cleanupErrors.isEmpty ? result.ending.exitCode : 125)
     }
 
     /// The job's environment: a fixed PATH, HOME=/tmp (home directories are hidden from jobs),

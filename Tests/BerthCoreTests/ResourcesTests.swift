@@ -125,9 +125,7 @@ import Testing
 @Suite struct IdentifierTests {
     @Test(arguments: ["default", "team-a", "a1"])
     func tenantNamesAccepted(name: String) throws {
-        let t = try TenantName(name)
-        #expect(t.id.rawValue.count == 17 && t.id.rawValue.hasPrefix("t"))
-        #expect(!t.id.rawValue.contains(name))
+        #expect(try TenantName(name).rawValue == name)
     }
 
     @Test(arguments: ["", "../../x", "/abs", "A", "a b", "memory.max", "%2e%2e%2f", "a\u{0}", String(repeating: "a", count: 33), "ａ"])

@@ -3,7 +3,7 @@ import BerthCore
 @testable import BerthIsolation
 
 @Suite struct HybridDriverTests {
-    let tenant = TenantName.default.id
+    let tenant = TenantID("t00000000000000a1")!
 
     func hybridFS() throws -> FakeCgroupFS {
         let fs = try FakeCgroupFS()

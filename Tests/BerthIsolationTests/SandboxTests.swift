@@ -6,8 +6,8 @@ import BerthCore
 @Suite struct CheckpointTreeTests {
     let root = NSTemporaryDirectory() + "berth-ckpt-\(UUID().uuidString)"
     var tree: CheckpointTree { CheckpointTree(root: root) }
-    let a = TenantName.default.id
-    let b = (try? TenantName("tenant-b"))!.id
+    let a = TenantID("t00000000000000a1")!
+    let b = TenantID("t00000000000000b2")!
 
     func cleanup() { try? FileManager.default.removeItem(atPath: root) }
 
@@ -69,20 +69,6 @@ import BerthCore
     }
 }
 
-@Suite struct TenantIdentitiesTests {
-    @Test func allocatesOncePerTenantAndNeverRoot() throws {
-        let dir = NSTemporaryDirectory() + "berth-ids-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let ids = TenantIdentities(stateDirectory: dir, range: 5000...5001)
-        let a = try ids.uid(for: .default)
-        let b = try ids.uid(for: TenantName("b"))
-        #expect(a == 5000 && b == 5001)
-        #expect(try TenantIdentities(stateDirectory: dir, range: 5000...5001).uid(for: .default) == 5000, "persistent")
-        #expect(throws: BerthError.self) { try ids.uid(for: TenantName("c")) }   // range exhausted
-    }
-}
-
 @Suite struct HostLayoutTests {
     let layout = HostLayout()
 
@@ -127,5 +113,192 @@ import BerthCore
         #expect(throws: BerthError.invalid("seccomp", "unknown profile; use one of: default, unconfined", got: "permissive")) {
             try SeccompProfileName(parsing: "permissive")
         }
+    }
+}
+
+/// Removal of a job's subtree with a bounded number of fds, whatever the job left behind.
+@Suite struct CheckpointRemovalTests {
+    let root = NSTemporaryDirectory() + "berth-ckpt-rm-\(UUID().uuidString)"
+    var tree: CheckpointTree { CheckpointTree(root: root) }
+    let tenant = TenantID("t00000000000000a1")!
+
+    func cleanup() { try? FileManager.default.removeItem(atPath: root) }
+
+    /// A chain of `depth` directories named `d`, each made relative to the previous one's fd,
+    /// which is closed as we go: the test itself never holds more than two.
+    func makeChain(in directory: String, depth: Int) throws {
+        var fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        try #require(fd >= 0)
+        for _ in 0..<depth {
+            try #require(mkdirat(fd, "d", 0o755) == 0)
+            let next = openat(fd, "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            close(fd)
+            try #require(next >= 0)
+            fd = next
+        }
+        let file = openat(fd, "bottom", O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
+        close(file)
+        close(fd)
+        try #require(file >= 0)
+    }
+
+    /// Runs `body` with RLIMIT_NOFILE's soft limit at `limit`, restored afterwards.
+    func withOpenFileLimit<T>(_ limit: rlim_t, _ body: () throws -> T) throws -> T {
+        let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+        var saved = rlimit()
+        try #require(getrlimit(resource, &saved) == 0)
+        var lowered = saved
+        lowered.rlim_cur = min(limit, saved.rlim_max)
+        try #require(setrlimit(resource, &lowered) == 0)
+        defer { setrlimit(resource, &saved) }
+        return try body()
+    }
+
+    @Test func aDeepChainIsRemovedWithFewFDs() throws {
+        defer { cleanup() }
+        let job = JobID()
+        let dir = try tree.createJobDirectory(tenant: tenant, job: job, uid: getuid())
+        try makeChain(in: dir, depth: 12_000)
+        try withOpenFileLimit(256) { try tree.removeJobDirectory(tenant: tenant, job: job) }
+        #expect(!FileManager.default.fileExists(atPath: dir))
+    }
+
+    @Test func aWideDirectoryIsRemoved() throws {
+        defer { cleanup() }
+        let job = JobID()
+        let dir = try tree.createJobDirectory(tenant: tenant, job: job, uid: getuid())
+        try FileManager.default.createDirectory(atPath: "\(dir)/wide", withIntermediateDirectories: false)
+        for i in 0..<5_000 {
+            if i % 2 == 0 {
+                _ = FileManager.default.createFile(atPath: "\(dir)/wide/f\(i)", contents: nil)
+            } else {
+                try FileManager.default.createDirectory(atPath: "\(dir)/wide/d\(i)/inner", withIntermediateDirectories: true)
+            }
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/wide").count == 5_000)
+        try withOpenFileLimit(256) { try tree.removeJobDirectory(tenant: tenant, job: job) }
+        #expect(!FileManager.default.fileExists(atPath: dir))
+    }
+
+    @Test func symlinksToOutsideAreUnlinkedAndTheirTargetsSurvive() throws {
+        defer { cleanup() }
+        let outside = root + "/outside"
+        try FileManager.default.createDirectory(atPath: outside + "/dir", withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: outside + "/precious", contents: Data("keep".utf8))
+        _ = FileManager.default.createFile(atPath: outside + "/dir/inner", contents: Data("keep".utf8))
+        let job = JobID()
+        let dir = try tree.createJobDirectory(tenant: tenant, job: job, uid: getuid())
+        try FileManager.default.createDirectory(atPath: dir + "/a/b/c", withIntermediateDirectories: true)
+        for (link, target) in [("file-link", outside + "/precious"), ("dir-link", outside + "/dir"), ("a/up", "../../../../outside"),
+                               ("a/b/c/abs", outside), ("a/b/dir-link", outside + "/dir"), (".berth-rm-0", outside + "/dir"),
+                               (".berth-rm-1", outside + "/precious"), ("a/b/c/dangling", "/nonexistent")] {
+            try FileManager.default.createSymbolicLink(atPath: dir + "/" + link, withDestinationPath: target)
+        }
+        // Subdirectories the job named like the ones removal makes.
+        try FileManager.default.createDirectory(atPath: dir + "/.berth-rm-2/.berth-rm-3", withIntermediateDirectories: true)
+        try tree.removeJobDirectory(tenant: tenant, job: job)
+        #expect(!FileManager.default.fileExists(atPath: dir))
+        #expect((try? String(contentsOfFile: outside + "/precious", encoding: .utf8)) == "keep")
+        #expect((try? String(contentsOfFile: outside + "/dir/inner", encoding: .utf8)) == "keep")
+    }
+
+    @Test func directoriesMadeUnreadableAreRemoved() throws {
+        defer { cleanup() }
+        let job = JobID()
+        let dir = try tree.createJobDirectory(tenant: tenant, job: job, uid: getuid())
+        try FileManager.default.createDirectory(atPath: dir + "/locked/inner", withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: dir + "/locked/file", contents: Data("x".utf8))
+        _ = FileManager.default.createFile(atPath: dir + "/locked/inner/file", contents: Data("x".utf8))
+        #expect(chmod(dir + "/locked/inner", 0) == 0)
+        #expect(chmod(dir + "/locked", 0) == 0)
+        try tree.removeJobDirectory(tenant: tenant, job: job)
+        #expect(!FileManager.default.fileExists(atPath: dir))
+    }
+
+    @Test func namesThatAreNotUTF8AreRemoved() throws {
+        defer { cleanup() }
+        let job = JobID()
+        let dir = try tree.createJobDirectory(tenant: tenant, job: job, uid: getuid())
+        let fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        try #require(fd >= 0)
+        defer { close(fd) }
+        let bad: [CChar] = [CChar(bitPattern: 0xff), CChar(bitPattern: 0xfe), 0]
+        try #require(mkdirat(fd, bad, 0o755) == 0)
+        let sub = openat(fd, bad, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        try #require(sub >= 0)
+        close(openat(sub, bad, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600))
+        close(sub)
+        try tree.removeJobDirectory(tenant: tenant, job: job)
+        #expect(!FileManager.default.fileExists(atPath: dir))
+    }
+
+    @Test func workIsBoundedAndAFailureLeavesARemovableTree() throws {
+        defer { cleanup() }
+        let job = JobID()
+        let dir = try tree.createJobDirectory(tenant: tenant, job: job, uid: getuid())
+        try makeChain(in: dir, depth: 100)
+        let fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        try #require(fd >= 0)
+        defer { close(fd) }
+        #expect {
+            try CheckpointTree.removeContents(of: fd, path: dir, budget: 50)
+        } throws: { ($0 as? BerthError)?.message.contains("gave up after 50 operations") == true }
+        try CheckpointTree.removeContents(of: fd, path: dir)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).isEmpty)
+    }
+
+    /// Sets or clears FS_IMMUTABLE_FL with FS_IOC_SETFLAGS, as `chattr +i` does.
+    static func setImmutable(_ path: String, _ on: Bool) -> Bool {
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var flags: Int32 = 0
+        guard ioctl(fd, UInt(0x8008_6601), &flags) == 0 else { return false }
+        flags = on ? flags | 0x10 : flags & ~0x10
+        return ioctl(fd, UInt(0x4008_6602), &flags) == 0
+    }
+
+    /// Whether this host lets the test set the immutable attribute (root with
+    /// CAP_LINUX_IMMUTABLE, on a filesystem that has it) in the temporary directory.
+    static let canSetImmutable: Bool = {
+        let probe = NSTemporaryDirectory() + "berth-immutable-probe-\(UUID().uuidString)"
+        guard mkdir(probe, 0o700) == 0 else { return false }
+        defer { rmdir(probe) }
+        guard setImmutable(probe, true) else { return false }
+        return setImmutable(probe, false)
+    }()
+
+    @Test(.enabled(if: canSetImmutable, "needs root with CAP_LINUX_IMMUTABLE and a filesystem with the immutable attribute"))
+    func anImmutableDirectoryIsNamedWithTheReason() throws {
+        defer { cleanup() }
+        let job = JobID()
+        let dir = try tree.createJobDirectory(tenant: tenant, job: job, uid: getuid())
+        try FileManager.default.createDirectory(atPath: dir + "/a/locked/inner", withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: dir + "/a/locked/file", contents: nil)
+        try #require(Self.setImmutable(dir + "/a/locked", true))
+        defer { _ = Self.setImmutable(dir + "/a/locked", false) }
+        #expect {
+            try tree.removeJobDirectory(tenant: tenant, job: job)
+        } throws: { error in
+            let message = (error as? BerthError)?.message ?? ""
+            return message.contains("\(dir)/a/locked") && message.contains("immutable attribute")
+        }
+        #expect(FileManager.default.fileExists(atPath: dir + "/a/locked/file"))
+        #expect(Self.setImmutable(dir + "/a/locked", false))
+
+        // An immutable file further down: named by its original path, and where it is now.
+        try #require(Self.setImmutable(dir + "/a/locked/file", true))
+        defer { _ = Self.setImmutable(dir + "/a/locked/file", false) }
+        #expect {
+            try tree.removeJobDirectory(tenant: tenant, job: job)
+        } throws: { error in
+            let message = (error as? BerthError)?.message ?? ""
+            return message.hasPrefix("remove \(dir)/a/locked/file: ") && message.contains("it has the immutable attribute")
+                && message.contains("(it is now at \(dir)/.berth-rm-")
+        }
+        let now = try #require(try FileManager.default.contentsOfDirectory(atPath: dir).first { $0.hasPrefix(".berth-rm-") })
+        #expect(Self.setImmutable("\(dir)/\(now)/file", false))
+        try tree.removeJobDirectory(tenant: tenant, job: job)
+        #expect(!FileManager.default.fileExists(atPath: dir))
     }
 }

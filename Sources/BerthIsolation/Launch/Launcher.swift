@@ -11,7 +11,8 @@ public struct Launcher: Sendable {
     public let driver: any CgroupDriver
     public let shimPath: String
     public let layout: HostLayout
-    public let identities: TenantIdentities
+    /// Tenants' recorded ids and uids.
+    public let tenants: TenantRegistry
     public let checkpoints: CheckpointTree
     /// Makes the shim take its path for kernels without clone3 (fork, then join the cgroup
     /// and unshare), so that path is tested on kernels that have clone3.
@@ -29,9 +30,27 @@ public struct Launcher: Sendable {
         try CheckpointTree.makeDirectories(layout.checkpointRoot, mode: 0o711)
         let layout = try layout.resolvingSymlinks()
         self.layout = layout
-        identities = TenantIdentities(stateDirectory: layout.stateDirectory, range: layout.uidRange)
+        tenants = TenantRegistry(stateDirectory: layout.stateDirectory, range: layout.uidRange)
         checkpoints = CheckpointTree(root: layout.checkpointRoot)
         try driver.prepare()
+    }
+
+    /// The tenant's recorded id, allocated on first use.
+    public func tenantID(_ name: TenantName) throws -> TenantID { try tenants.tenant(name).id }
+
+    /// The host path of the job's checkpoint subtree.
+    public func checkpointDirectory(_ spec: RunSpec) throws -> String {
+        checkpoints.path(tenant: try tenantID(spec.tenant), job: spec.jobID)
+    }
+
+    /// Removes the job's checkpoint subtree (a one-off run's, once it ended).
+    public func removeCheckpoints(_ spec: RunSpec) throws {
+        try checkpoints.removeJobDirectory(tenant: try tenantID(spec.tenant), job: spec.jobID)
+    }
+
+    /// Removes the tenant's cgroup levels, and Berth's, when no run is left in them.
+    public func removeIdleTree(_ name: TenantName) {
+        if let tenant = try? tenants.lookup(name) { driver.removeIdleTree(tenant: tenant.id) }
     }
 
     /// Where the shim writes the status of `run`.
@@ -73,11 +92,12 @@ public struct Launcher: Sendable {
         }
         var sandboxArgs: [String] = []
         var environment = spec.environment
-        let checkpointDir = checkpoints.path(tenant: spec.tenant.id, job: spec.jobID)
+        let tenant = try tenants.tenant(spec.tenant)
+        let checkpointDir = checkpoints.path(tenant: tenant.id, job: spec.jobID)
         let newRoot = layout.rootsDirectory + "/" + spec.runID.rawValue
         var uid: UInt32 = 0
         if spec.sandboxed {
-            uid = try identities.uid(for: spec.tenant)
+            uid = tenant.uid
             try layout.validateWorkingDirectory(spec.workingDirectory, checkpointDirectory: checkpointDir)
             environment.append("BERTH_CHECKPOINT_DIR=\(checkpointDir)")
             sandboxArgs = ["--uid", String(uid), "--gid", String(uid), "--nofile", String(layout.jobFileLimit),
@@ -94,12 +114,12 @@ public struct Launcher: Sendable {
         do {
             if spec.sandboxed {
                 let existed = Sys.exists(checkpointDir)
-                _ = try checkpoints.createJobDirectory(tenant: spec.tenant.id, job: spec.jobID, uid: uid)
-                if !existed { undo.append { try? checkpoints.removeJobDirectory(tenant: spec.tenant.id, job: spec.jobID) } }
+                _ = try checkpoints.createJobDirectory(tenant: tenant.id, job: spec.jobID, uid: uid)
+                if !existed { undo.append { try? checkpoints.removeJobDirectory(tenant: tenant.id, job: spec.jobID) } }
             }
             // createRun ensures every level of the path: a concurrent `berth run` may have
             // removed an idle one since init.
-            let place = RunPlace(tenant: spec.tenant.id, job: spec.jobID, run: spec.runID)
+            let place = RunPlace(tenant: tenant.id, job: spec.jobID, run: spec.runID)
             let cgroup = try driver.createRun(place, resources: spec.resources, ioDevice: device)
             undo.append { driver.removeRun(cgroup) }
             var args = [shimPath, "--status", statusPath(spec.runID), "--cgroup", cgroup.unifiedPath, "--cwd", spec.workingDirectory]

@@ -21,9 +21,12 @@ public struct RunReport: Encodable, Sendable {
     public var cgroupPath: String
     /// Capabilities the operator granted the job (ambient), by libcap's names.
     public var capabilities: [String]
+    /// What Berth could not remove after the run (then `berth run` exits 125).
+    public var cleanupErrors: [String] = []
 
     enum CodingKeys: String, CodingKey {
         case tenant, reason, summary, stats, applied, warnings, stuck, capabilities
+        case cleanupErrors = "cleanup_errors"
         case jobID = "job_id", runID = "run_id", exitCode = "exit_code", wallMillis = "wall_ms", cgroupRemoved = "cgroup_removed", cgroupPath = "cgroup"
     }
 
@@ -59,6 +62,7 @@ public struct RunReport: Encodable, Sendable {
         if let refused = stats.pids.maxEvents, refused > 0 { parts.append("\(refused) forks refused at pids limit") }
         parts.append("wall \(seconds(wallMillis * 1000))")
         if !capabilities.isEmpty { parts.append("capabilities " + capabilities.joined(separator: ",")) }
+        for error in cleanupErrors { parts.append("CLEANUP FAILED: \(error)") }
         if stuck { parts.append("STUCK: processes remain in \(cgroupPath)") }
         else if !cgroupRemoved { parts.append("cgroup not removed: \(cgroupPath)") }
         return "berth: " + parts.joined(separator: " · ")

@@ -13,7 +13,7 @@ public struct HostLayout: Sendable {
     /// `<root>/<tenant-id>/<job-id>/`: what jobs may write that outlives a run.
     public var checkpointRoot = "/var/lib/berth/checkpoints"
     /// Tenant uids are allocated here; never root.
-    public var uidRange = TenantIdentities.defaultRange
+    public var uidRange = TenantRegistry.defaultRange
     /// Whether a spec may name the `unconfined` seccomp profile.
     public var allowUnconfined = false
     /// RLIMIT_NOFILE for jobs.
