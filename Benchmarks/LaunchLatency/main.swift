@@ -22,7 +22,13 @@ func percentile(_ sorted: [Double], _ p: Double) -> Double {
     sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
 }
 
-let runs = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1]) ?? 1000 : 1000
+let usage = "usage: berth-bench [RUNS]   (RUNS: launches of each kind, 1 to 1000000; default 1000)"
+let arguments = Array(CommandLine.arguments.dropFirst())
+if arguments.contains("--help") || arguments.contains("-h") { print(usage); exit(0) }
+guard arguments.count <= 1, let runs = arguments.isEmpty ? 1000 : Int(arguments[0]), (1...1_000_000).contains(runs) else {
+    FileHandle.standardError.write(Data("berth-bench: RUNS must be a number from 1 to 1000000\n\(usage)\n".utf8))
+    exit(2)
+}
 let scratch = "/var/tmp/berth-bench-\(getpid())"
 var layout = HostLayout()
 layout.runtimeDirectory = scratch + "/run"
@@ -42,7 +48,7 @@ resources.pids = 64
     spec.sandboxed = sandboxed
     let result = try launcher.start(spec).wait()
     guard result.ending == .exited(code: 0), result.cgroupRemoved else { throw BerthError(.launch, "bench run failed: \(result.ending.summary)") }
-    if sandboxed { try launcher.checkpoints.removeJobDirectory(tenant: spec.tenant.id, job: spec.jobID) }
+    if sandboxed { try launcher.removeCheckpoints(spec) }
     try? FileManager.default.removeItem(atPath: launcher.statusPath(spec.runID))
     return result
 }
@@ -104,7 +110,7 @@ while done < runs {
     for _ in 0..<n { let t = nowNanos(); try floorLaunch(); floor.append(Double(nowNanos() - t) / 1e6) }
     done += n
 }
-launcher.driver.removeIdleTree(tenant: TenantName.default.id)
+launcher.removeIdleTree(.default)
 try? FileManager.default.removeItem(atPath: scratch)
 berth.sort()
 sandboxed.sort()
