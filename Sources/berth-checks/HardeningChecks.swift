@@ -243,6 +243,31 @@ let hardeningChecks: [Check] = [
         try require(r.status == 0 && s?.how == "launch_failed" && (s?.message ?? "").contains("OOM"), "an OOM registration that fails: \(String(describing: s?.how)) \(s?.message ?? "")")
         return "uid abc/0/-1/2^32-1, padded numbers, units, 1e3, unknown stdio and cap 64 refused (125); a failed OOM registration fails the launch"
     }),
+    ("tenant-ids", { ctx in
+        // Ids and uids are allocated and recorded, never derived from the name; a uid the host
+        // already uses (nobody, 65534) is skipped.
+        let state = ctx.scratch + "/ids-state"
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        var layout = HostLayout()
+        layout.runtimeDirectory = ctx.launcher.layout.runtimeDirectory
+        layout.stateDirectory = state
+        layout.checkpointRoot = ctx.launcher.layout.checkpointRoot
+        layout.uidRange = 65_534...65_536
+        let launcher = try Launcher(driver: ctx.launcher.driver, shimPath: ctx.launcher.shimPath, layout: layout)
+        let scoped = Context(launcher: launcher, scratch: ctx.scratch, cgroupRoot: ctx.cgroupRoot, stage: ctx.stage)
+        let a = try TenantName("ids-a"), b = try TenantName("ids-b")
+        let (ra, uidA) = try scoped.output(of: ["id", "-u"]) { $0.tenant = a }
+        let (rb, uidB) = try scoped.output(of: ["id", "-u"]) { $0.tenant = b }
+        defer { launcher.removeIdleTree(a); launcher.removeIdleTree(b) }
+        let recordA = try launcher.tenants.tenant(a), recordB = try launcher.tenants.tenant(b)
+        let file = readFile(state + "/tenants")
+        try require(recordA.id != recordB.id && file.contains("ids-a \(recordA.id) \(recordA.uid)"), "the registry holds: \(file)")
+        try require(ra.cgroup.unifiedPath.contains("/tenants/\(recordA.id)/") && rb.cgroup.unifiedPath.contains("/tenants/\(recordB.id)/"),
+                    "the cgroups do not use the recorded ids: \(ra.cgroup.unifiedPath)")
+        let uids = [uidA, uidB].map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        try require(uids == ["65535", "65536"], "uids \(uids); 65534 (nobody) must be skipped")
+        return "recorded ids \(recordA.id), \(recordB.id) name the cgroups; uids 65535 and 65536, skipping the host's nobody (65534)"
+    }),
     ("granted-capabilities", { ctx in
         let port = String(600 + Int(getpid() % 300))
         let (without, plain) = try ctx.output(of: [ctx.probePath, "bind", port])

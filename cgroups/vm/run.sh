@@ -59,7 +59,9 @@ for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_p
 done
 for product in berth-checks berth-shim berth-probe; do strip -o "$root/bin/$product" "$bin/$product"; done
 # Tests write and read a few host files a real system has.
-echo "root:x:0:0:root:/root:/bin/sh" > "$root/etc/passwd" 2>/dev/null || { mkdir -p "$root/etc"; echo "root:x:0:0:root:/root:/bin/sh" > "$root/etc/passwd"; }
+mkdir -p "$root/etc"
+printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' > "$root/etc/passwd"
+printf 'root:x:0:\nnogroup:x:65534:\n' > "$root/etc/group"
 sed "s|\$BERTH_CHECKS|$*|" "$here/init.sh" > "$root/init"
 chmod +x "$root/init"
 (cd "$root" && find . | cpio -o -H newc --quiet > "$out/initrd.cpio")
