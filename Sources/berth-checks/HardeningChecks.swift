@@ -145,6 +145,7 @@ let hardeningChecks: [Check] = [
         layout.stateDirectory = link
         layout.checkpointRoot = link + "/checkpoints"
         let launcher = try Launcher(driver: ctx.launcher.driver, shimPath: ctx.launcher.shimPath, layout: layout)
+        defer { launcher.removeIdleTree(.default) }     // its own registry: its own id for the tenant
         let viaLink = Context(launcher: launcher, scratch: ctx.scratch, cgroupRoot: ctx.cgroupRoot, stage: ctx.stage)
         let (r, text) = try viaLink.output(of: [ctx.probePath, "inside", "--hidden", real + "/secret", "--hidden", link + "/secret"])
         let failures = text.split(separator: "\n").filter { $0.hasPrefix("FAIL") }
@@ -251,7 +252,7 @@ let hardeningChecks: [Check] = [
         var layout = HostLayout()
         layout.runtimeDirectory = ctx.launcher.layout.runtimeDirectory
         layout.stateDirectory = state
-        layout.checkpointRoot = ctx.launcher.layout.checkpointRoot
+        layout.checkpointRoot = state + "/checkpoints"
         layout.uidRange = 65_534...65_536
         let launcher = try Launcher(driver: ctx.launcher.driver, shimPath: ctx.launcher.shimPath, layout: layout)
         let scoped = Context(launcher: launcher, scratch: ctx.scratch, cgroupRoot: ctx.cgroupRoot, stage: ctx.stage)
@@ -264,6 +265,7 @@ let hardeningChecks: [Check] = [
         try require(recordA.id != recordB.id && file.contains("ids-a \(recordA.id) \(recordA.uid)"), "the registry holds: \(file)")
         try require(ra.cgroup.unifiedPath.contains("/tenants/\(recordA.id)/") && rb.cgroup.unifiedPath.contains("/tenants/\(recordB.id)/"),
                     "the cgroups do not use the recorded ids: \(ra.cgroup.unifiedPath)")
+        try require(ra.ending == .exited(code: 0) && rb.ending == .exited(code: 0), "the jobs ended as \(ra.ending.summary), \(rb.ending.summary)")
         let uids = [uidA, uidB].map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
         try require(uids == ["65535", "65536"], "uids \(uids); 65534 (nobody) must be skipped")
         return "recorded ids \(recordA.id), \(recordB.id) name the cgroups; uids 65535 and 65536, skipping the host's nobody (65534)"

@@ -68,7 +68,25 @@ public struct HostLayout: Sendable {
             defer { free(resolved) }
             return String(cString: resolved)
         }
+        try copy.checkCheckpointRootIsReachable()
         return copy
+    }
+
+    /// Jobs (tenant uids) walk down to their own subtree: every directory above the checkpoint
+    /// root must be searchable by others, except where a mask (a 0755 tmpfs) or a private
+    /// tmpfs stands in for it inside the run.
+    func checkCheckpointRootIsReachable() throws {
+        let covering = masked + Self.privateDirectories
+        var path = ""
+        for component in checkpointRoot.split(separator: "/").dropLast() {
+            path += "/" + component
+            if covering.contains(where: { path == $0 || path.hasPrefix($0 + "/") }) { return }
+            var st = stat()
+            guard stat(path, &st) == 0 else { continue }
+            guard st.st_mode & S_IXOTH != 0 else {
+                throw BerthError.invalid("checkpoint-root", "jobs cannot reach it: \(path) is not searchable by others (mode \(String(st.st_mode & 0o7777, radix: 8)))", got: checkpointRoot)
+            }
+        }
     }
 
     /// Host directories no job sees, whatever Berth's own are.
