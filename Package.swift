@@ -40,11 +40,18 @@ let package = Package(
         .executableTarget(name: "berth-probe", dependencies: ["CNoSwiftRuntime"],
                           linkerSettings: [.unsafeFlags(["-static-executable"])]),
 
-        // The CLI.
+        // The CLI. A static executable, Swift runtime, libseccomp and libcap included: no
+        // dynamic loader on every launch (`berth --help` 15 ms with 21 shared libraries, 3.3 ms
+        // static). The flag is a compile flag too, so that this target imports the static
+        // modules, whose autolink entries name their own dependencies. Only FoundationEssentials
+        // is imported: no libFoundation, no ICU. glibc warns at link time that NSS functions
+        // (getpwnam_r…) need its shared libraries at run time: Berth never calls them.
         .executableTarget(name: "berth", dependencies: [
             "BerthCore", "BerthIsolation",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        ],
+        swiftSettings: [.unsafeFlags(["-static-executable"])],
+        linkerSettings: [.unsafeFlags(["-static-executable"])]),
 
         // Isolation checks: run by the host tests and, statically linked, inside the cgroup v2 VM.
         .executableTarget(name: "berth-checks", dependencies: ["BerthCore", "BerthIsolation"]),

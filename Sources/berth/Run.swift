@@ -4,11 +4,14 @@ import Glibc
 import ArgumentParser
 import BerthCore
 import BerthIsolation
-import Dispatch
-import Foundation
+import FoundationEssentials
+
+/// The shim `berth run` passes SIGINT, SIGTERM and SIGHUP to (a signal handler can capture nothing).
+nonisolated(unsafe) var shimToSignal: pid_t = 0
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "run",
         abstract: "Run a command as a job in its own limited cgroup and wait for it.",
         discussion: """
             Exit codes: the job's own; 128+N for signal N (137 for an OOM kill); 124 on timeout; \
@@ -87,14 +90,16 @@ struct Run: ParsableCommand {
         }
         for warning in started.cgroup.warnings { printError("berth: warning: \(warning)") }
         // Forward stop requests to the shim; it passes them to the job and escalates after --grace.
-        let sources = [SIGINT, SIGTERM, SIGHUP].map { sig in
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { started.signal(sig) }
-            source.resume()
-            return source
+        shimToSignal = started.shimPID
+        var stops = sigset_t()
+        sigemptyset(&stops)
+        for sig in [SIGINT, SIGTERM, SIGHUP] {
+            signal(sig) { kill(shimToSignal, $0) }
+            sigaddset(&stops, sig)
         }
+        // A caller may start us with them blocked (threads of test runners do).
+        sigprocmask(SIG_UNBLOCK, &stops, nil)
         let result = started.wait()
-        sources.forEach { $0.cancel() }
         launcher.removeIdleTree(spec.tenant)
         // A one-off job: nothing of its checkpoint subtree outlives it. What cannot be removed
         // is an error in the run's result (exit 125), never a silent leftover.

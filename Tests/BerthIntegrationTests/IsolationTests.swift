@@ -216,5 +216,44 @@ struct IsolationTests {
         #expect(r.stdout.contains("PSI:"))
         #expect(r.stdout.contains("seccomp:"))
         #expect(r.stdout.contains("delegation:"))
+        #expect(r.stdout.contains("capabilities:") && r.stdout.contains("cgroup joins:"), "\(r.stdout)")
+    }
+
+    // MARK: hardening, as a user meets it
+
+    @Test func theJobDoesNotHoldTheCallersFilesUnlessAskedTo() throws {
+        // Command.run gives berth pipes for stdout and stderr: with -t the job gets those very
+        // pipes; by default its own, relayed.
+        let relayed = try Command.run([berth, "run", "--", "sh", "-c", "exec 4>&1; readlink /proc/self/fd/4; echo in | cat"])
+        let inherited = try Command.run([berth, "run", "-t", "--", "sh", "-c", "exec 4>&1; readlink /proc/self/fd/4"])
+        let mine = try Command.run(["/bin/sh", "-c", "exec 4>&1; readlink /proc/self/fd/4"])
+        #expect(relayed.status == 0 && relayed.stdout.hasPrefix("pipe:") && relayed.stdout.hasSuffix("in\n"), "\(relayed.stdout)")
+        #expect(inherited.status == 0 && inherited.stdout.hasPrefix("pipe:"))
+        #expect(relayed.stdout.split(separator: "\n").first != mine.stdout.split(separator: "\n").first)
+        #expect(inherited.stdout != relayed.stdout.split(separator: "\n").first.map { $0 + "\n" })
+    }
+
+    @Test func statusFilesAreKeptByTheRetentionPolicy() throws {
+        let runtime = try Host.scratch()
+        defer { try? FileManager.default.removeItem(atPath: runtime) }
+        for _ in 0..<5 { try Command.run([berth, "run", "--runtime-dir", runtime, "--status-keep-last", "2", "--", "true"]) }
+        let files = try FileManager.default.contentsOfDirectory(atPath: runtime + "/runs").filter { $0.hasSuffix(".json") }
+        #expect(files.count == 2, "\(files)")
+        let bad = try Command.run([berth, "run", "--status-keep-last", "-1", "--", "true"])
+        #expect(bad.status == 125 && bad.stderr.contains("status-keep-last"))
+    }
+
+    @Test func grantedCapabilitiesShowInTheSummaryAndDangerousOnesAreRefused() throws {
+        let ok = try Command.run([berth, "run", "--cap-add", "net_bind_service", "--", "true"])
+        #expect(ok.status == 0 && ok.stderr.contains("capabilities cap_net_bind_service"), "\(ok.stderr)")
+        let refused = try Command.run([berth, "run", "--cap-add", "SYS_ADMIN", "--", "true"])
+        #expect(refused.status == 125 && refused.stderr.contains("cap: is never granted"), "\(refused.stderr)")
+    }
+
+    @Test func theBenchmarkHasAHelpAndRefusesGarbage() throws {
+        let help = try Command.run([Host.binDir + "/berth-bench", "--help"])
+        #expect(help.status == 0 && help.stdout.hasPrefix("usage: berth-bench"))
+        let bad = try Command.run([Host.binDir + "/berth-bench", "lots"])
+        #expect(bad.status == 2 && bad.stderr.contains("RUNS"))
     }
 }

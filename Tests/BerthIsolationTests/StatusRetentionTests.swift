@@ -15,7 +15,8 @@ import BerthCore
 
     deinit { try? FileManager.default.removeItem(atPath: directory) }
 
-    /// Writes a status file as the shim does; `endedNanos` nil leaves `ended_ns` out.
+    /// Writes a status file as the shim does (its mtime is when it wrote `ended_ns`);
+    /// `endedNanos` nil leaves `ended_ns` out.
     @discardableResult
     func write(_ run: RunID = RunID(), state: String = "ended", endedNanos: Int64?, name: String? = nil) -> RunID {
         var json = #"{"version":1,"state":"\#(state)","shim_pid":10,"pid":11,"started_ns":\#(now - 3600 * second)"#
@@ -25,7 +26,11 @@ import BerthCore
             json += #","stuck":false,"cgroup_removed":true,"oom_group_kill":false"#
         }
         json += "}\n"
-        _ = FileManager.default.createFile(atPath: "\(directory)/\(name ?? run.rawValue + ".json")", contents: Data(json.utf8))
+        let path = "\(directory)/\(name ?? run.rawValue + ".json")"
+        _ = FileManager.default.createFile(atPath: path, contents: Data(json.utf8))
+        if let endedNanos {
+            try? FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSince1970: TimeInterval(endedNanos) / 1e9)], ofItemAtPath: path)
+        }
         return run
     }
 

@@ -24,6 +24,13 @@ while [ ! -b /dev/vda ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
 mount -t ext4 /dev/vda /mnt || echo "BERTH-VM: no disk"
 echo "BERTH-VM: kernel $(uname -r); controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
 
+if [ -n "$BERTH_BENCH" ]; then
+    # The launch-latency benchmark on pure cgroup v2: joins go through CLONE_INTO_CGROUP only.
+    /bin/berth-bench $BERTH_BENCH && echo "BERTH-VM-BENCH ok"
+    umount /mnt
+    poweroff -f
+fi
+
 # Start as a user would on a host without delegation: in a non-root cgroup beside another
 # process. Berth must refuse with its clear error, then run with --cgroup-root.
 mkdir /sys/fs/cgroup/test

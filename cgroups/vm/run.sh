@@ -2,6 +2,7 @@
 # Builds the cgroup v2 test VM and runs the isolation checks in it.
 #
 #   cgroups/vm/run.sh [CHECK…]
+#   cgroups/vm/run.sh --bench RUNS     the launch-latency benchmark instead of the checks
 #
 # Installs what it needs (qemu, busybox, cpio, e2fsprogs, libseccomp-dev, libcap-dev), takes a
 # Debian cloud kernel with `apt-get download` + `dpkg -x` (nothing is installed on the host),
@@ -12,6 +13,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 out="$here/out"
 mkdir -p "$out"
+bench=""
+if [ "${1:-}" = "--bench" ]; then
+    [[ "${2:-}" =~ ^[0-9]+$ ]] || { echo "vm: --bench wants a number of runs" >&2; exit 2; }
+    bench=$2
+    shift 2
+fi
 
 need=()
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
@@ -36,7 +43,9 @@ modules=$(ls -d "$out"/kernel/lib/modules/* | head -n1)
 
 # Static binaries: the checks (Swift) and the shim (C).
 echo "vm: building static berth-checks, berth-shim and berth-probe"
-for product in berth-checks berth-shim berth-probe; do
+products="berth-checks berth-shim berth-probe"
+[ -n "$bench" ] && products="$products berth-bench"
+for product in $products; do
     (cd "$repo" && swift build -c release --scratch-path .build-vm -Xswiftc -static-executable --product "$product" 2>&1 \
         | grep -E 'error|warning:' || true)
 done
@@ -57,12 +66,12 @@ for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_p
         *) cp "$f" "$root/lib/modules/$m.ko" ;;
     esac
 done
-for product in berth-checks berth-shim berth-probe; do strip -o "$root/bin/$product" "$bin/$product"; done
+for product in $products; do strip -o "$root/bin/$product" "$bin/$product"; done
 # Tests write and read a few host files a real system has.
 mkdir -p "$root/etc"
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' > "$root/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' > "$root/etc/group"
-sed "s|\$BERTH_CHECKS|$*|" "$here/init.sh" > "$root/init"
+sed -e "s|\$BERTH_CHECKS|$*|" -e "s|\$BERTH_BENCH|$bench|" "$here/init.sh" > "$root/init"
 chmod +x "$root/init"
 (cd "$root" && find . | cpio -o -H newc --quiet > "$out/initrd.cpio")
 
@@ -77,6 +86,11 @@ timeout 900 qemu-system-x86_64 -accel tcg -cpu max -m 1536 -smp 1 -nographic -no
     -kernel "$kernel" -initrd "$out/initrd.cpio" \
     -drive file="$out/disk.img",if=virtio,format=raw \
     -append "console=ttyS0 quiet loglevel=3 cgroup_no_v1=all psi=1 panic=-1" </dev/null | tee "$log" | grep -E '^(PASS|FAIL|BERTH-VM|driver:|[0-9]+ passed)' || true
+if [ -n "$bench" ]; then
+    grep -aE '^(launch latency|  )' "$log" | tr -d '\r'
+    grep -aq 'BERTH-VM-BENCH ok' "$log" || { echo "vm: the benchmark did not finish; see $log"; exit 1; }
+    exit 0
+fi
 result=$(grep -a 'BERTH-VM-RESULT' "$log" | tr -d '\r' || true)
 [ -n "$result" ] || { echo "vm: no result from the VM; see $log"; exit 1; }
 case "$result" in

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
+import FoundationEssentials
 import BerthCore
 
 /// Starts runs: creates the run's cgroup with its limits, then execs a `berth-shim` in a new
@@ -60,7 +60,19 @@ public struct Launcher: Sendable {
     public static func defaultShimPath() -> String {
         if let path = ProcessInfo.processInfo.environment["BERTH_SHIM"] { return path }
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        return (exe as NSString).deletingLastPathComponent + "/berth-shim"
+        return directoryPart(of: exe) + "/berth-shim"
+    }
+
+    /// The path without its last component, as NSString's `deletingLastPathComponent`
+    /// (which FoundationEssentials lacks): "/a/b" → "/a", "/a" → "/", "a" → "".
+    static func directoryPart(of path: String) -> String {
+        var p = Substring(path)
+        while p.count > 1 && p.hasSuffix("/") { p = p.dropLast() }
+        guard let slash = p.lastIndex(of: "/") else { return "" }
+        if slash == p.startIndex { return "/" }
+        var dir = p[..<slash]
+        while dir.count > 1 && dir.hasSuffix("/") { dir = dir.dropLast() }
+        return String(dir)
     }
 
     /// The host's driver, detected by statfs magic, for the cgroups this process is in.

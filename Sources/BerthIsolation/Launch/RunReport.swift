@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
+import FoundationEssentials
 import BerthCore
 
 /// What `berth run` prints about a finished run: one line for people, one JSON object for tools.
@@ -79,7 +79,7 @@ public struct RunReport: Encodable, Sendable {
 
 func seconds(_ micros: Int?) -> String {
     guard let micros else { return "n/a" }
-    return String(format: "%.3fs", Double(micros) / 1_000_000)
+    return fixed(Double(micros) / 1_000_000, decimals: 3) + "s"
 }
 
 func bytes(_ value: Int?) -> String {
@@ -88,5 +88,13 @@ func bytes(_ value: Int?) -> String {
     var v = Double(value)
     var i = 0
     while v >= 1024 && i < units.count - 1 { v /= 1024; i += 1 }
-    return i == 0 ? "\(value) B" : String(format: "%.1f %@", v, units[i])
+    return i == 0 ? "\(value) B" : fixed(v, decimals: 1) + " " + units[i]
+}
+
+/// `value` with `decimals` digits after the point, as printf's `%.Nf` writes it (what
+/// `String(format:)` did; FoundationEssentials has no `String(format:)`).
+func fixed(_ value: Double, decimals: Int) -> String {
+    var buffer = [CChar](repeating: 0, count: 350)
+    let n = withVaList([value]) { vsnprintf(&buffer, buffer.count, "%.\(decimals)f", $0) }
+    return String(decoding: buffer.prefix(max(0, min(Int(n), buffer.count - 1))).map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }

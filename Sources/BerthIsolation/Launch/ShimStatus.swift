@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The status file the shim writes by write + rename: `state` is `running` once the job has
 /// exec'd, `ended` with the outcome and the raw final stats.

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
+import FoundationEssentials
 import BerthCore
 
 /// How long the status files of ended runs, `<runtime>/runs/<run-id>.json`, are kept: the
@@ -55,9 +55,13 @@ public struct StatusRetention: Sendable, Equatable {
     }
 
     /// Removes the ended status files in `directory` beyond the newest `keepLast` or older
-    /// than `maxAgeSeconds` at `now` (nanoseconds since the epoch). A run's end is its
-    /// `ended_ns`, or the file's mtime when that is missing. Files are opened with O_NOFOLLOW
-    /// and removed with unlinkat on the directory's fd. A missing directory holds nothing to prune.
+    /// than `maxAgeSeconds` at `now` (nanoseconds since the epoch). Files are ranked by their
+    /// mtime, which the shim sets when it writes the ended status (write + rename), so only
+    /// the files that may go are opened and decoded: pruning a directory within its limits
+    /// costs a listing and a stat per file. A file is removed only once it decodes as `ended`;
+    /// its age is its `ended_ns`, or its mtime when that is missing. Files are opened with
+    /// O_NOFOLLOW and removed with unlinkat on the directory's fd. A missing directory holds
+    /// nothing to prune.
     public func prune(directory: String, now: Int64 = StatusRetention.currentNanos()) throws -> PruneResult {
         var result = PruneResult()
         let dirFD = open(directory, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
@@ -65,30 +69,40 @@ public struct StatusRetention: Sendable, Equatable {
         guard dirFD >= 0 else { throw BerthError(.system, "open \(directory): \(Sys.errnoText(errno))") }
         defer { close(dirFD) }
 
-        var ended: [(run: RunID, name: String, endedNanos: Int64)] = []
+        var files: [(run: RunID, name: String, mtime: Int64)] = []
         for name in try Self.names(in: dirFD, directory: directory) {
-            guard name.hasSuffix(".json"), let run = RunID(String(name.dropLast(5))) else {
+            var st = stat()
+            guard name.hasSuffix(".json"), let run = RunID(String(name.dropLast(5))),
+                  fstatat(dirFD, name, &st, AT_SYMLINK_NOFOLLOW) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
                 result.ignored += 1
                 continue
             }
-            switch try Self.status(of: name, in: dirFD, directory: directory) {
-            case nil:
-                result.ignored += 1
-            case let (status?, mtime)? where status.state == "ended":
-                let endedNanos = status.endedNanos.flatMap { $0 > 0 ? $0 : nil } ?? mtime
-                ended.append((run, name, endedNanos))
-            case .some:
-                result.notEnded += 1
-            }
+            files.append((run, name, Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)))
         }
-
         // Newest first; the name breaks ties so that the same files always win.
-        ended.sort { ($0.endedNanos, $0.name) > ($1.endedNanos, $1.name) }
+        files.sort { ($0.mtime, $0.name) > ($1.mtime, $1.name) }
         let (maxAgeNanos, ageOverflows) = Int64(clamping: maxAgeSeconds).multipliedReportingOverflow(by: 1_000_000_000)
         let (oldestKept, nowOverflows) = now.subtractingReportingOverflow(maxAgeNanos)
-        for (index, file) in ended.enumerated().reversed() {
-            let tooOld = !ageOverflows && !nowOverflows && file.endedNanos < oldestKept
-            guard index >= keepLast || tooOld else {
+        func tooOld(_ nanos: Int64) -> Bool { !ageOverflows && !nowOverflows && nanos < oldestKept }
+        var ended = 0
+        for file in files {
+            // Within the newest keepLast ended ones, and not old: kept without reading it.
+            if ended < keepLast && !tooOld(file.mtime) {
+                ended += 1
+                result.keptEnded += 1
+                continue
+            }
+            guard let (decoded, mtime) = try Self.status(of: file.name, in: dirFD, directory: directory) else {
+                result.ignored += 1
+                continue
+            }
+            guard let status = decoded, status.state == "ended" else {
+                result.notEnded += 1
+                continue
+            }
+            let endedNanos = status.endedNanos.flatMap { $0 > 0 ? $0 : nil } ?? mtime
+            if ended < keepLast && !tooOld(endedNanos) {
+                ended += 1
                 result.keptEnded += 1
                 continue
             }
@@ -96,7 +110,7 @@ public struct StatusRetention: Sendable, Equatable {
                 let e = errno
                 if e != ENOENT { throw BerthError(.system, "remove \(directory)/\(file.name): \(Sys.errnoText(e))") }
             }
-            result.removed.append(file.run)
+            result.removed.insert(file.run, at: 0)
         }
         return result
     }
