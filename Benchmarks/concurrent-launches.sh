@@ -22,6 +22,7 @@ for n in "$at_once" "$rounds" "$through_xargs" "$parallel"; do
     [[ "$n" =~ ^[0-9]+$ ]] || { echo "numbers only: $n" >&2; exit 2; }
 done
 [ -x "$berth" ] || { echo "no berth at $berth (swift build -c release)" >&2; exit 2; }
+berth=$(realpath "$berth")
 scratch=$(mktemp -d /var/tmp/berth-concurrent.XXXXXX)
 trap 'rm -rf "$scratch"' EXIT
 run=("$berth" run --runtime-dir "$scratch/run" --state-dir "$scratch/state" --workdir / -- /bin/true)
