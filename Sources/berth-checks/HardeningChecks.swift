@@ -268,7 +268,15 @@ let hardeningChecks: [Check] = [
         try require(ra.ending == .exited(code: 0) && rb.ending == .exited(code: 0), "the jobs ended as \(ra.ending.summary), \(rb.ending.summary)")
         let uids = [uidA, uidB].map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
         try require(uids == ["65535", "65536"], "uids \(uids); 65534 (nobody) must be skipped")
-        return "recorded ids \(recordA.id), \(recordB.id) name the cgroups; uids 65535 and 65536, skipping the host's nobody (65534)"
+        // Removing a tenant releases its checkpoints, its cgroup levels and then its uid.
+        let leftover = try launcher.checkpoints.createJobDirectory(tenant: recordA.id, job: JobID(), uid: recordA.uid)
+        try launcher.releaseTenant(a)
+        try require(access(leftover, F_OK) != 0 && access(launcher.layout.checkpointRoot + "/" + recordA.id.rawValue, F_OK) != 0,
+                    "the released tenant's checkpoints are still there")
+        try require(try launcher.tenants.lookup(a) == nil && !readFile(state + "/tenants").contains("ids-a "), "still recorded")
+        let c = try launcher.tenants.tenant(TenantName("ids-c"))
+        try require(c.uid == recordA.uid && c.id != recordA.id, "the released uid was not reused: \(c.uid)")
+        return "recorded ids \(recordA.id), \(recordB.id) name the cgroups; uids 65535 and 65536, skipping the host's nobody (65534); a released tenant's checkpoints go and its uid is given to the next, with a new id"
     }),
     ("granted-capabilities", { ctx in
         let port = String(600 + Int(getpid() % 300))

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import BerthCore
 @testable import BerthIsolation
@@ -73,6 +74,17 @@ import BerthCore
         let cg = try driver.createRun(p, resources: Resources(), ioDevice: nil)
         #expect(fs.exists("cpu/berth/tenants/\(tenant.rawValue)/\(p.leafName)") && cg.directories.count == 6)
         #expect(fs.read("cpuset/berth/cpuset.cpus") == "0-1")
+    }
+
+    @Test func knowsWhetherATenantStillHasRuns() throws {
+        let fs = try hybridFS()
+        let driver = HybridDriver(mount: fs.root, ownCgroups: [:])
+        try driver.prepare()
+        #expect(!driver.hasRuns(tenant: tenant))
+        let cg = try driver.createRun(RunPlace(tenant: tenant, job: JobID(), run: RunID()), resources: Resources(), ioDevice: nil)
+        #expect(driver.hasRuns(tenant: tenant))
+        for dir in cg.directories { try FileManager.default.removeItem(atPath: dir) }
+        #expect(!driver.hasRuns(tenant: tenant))
     }
 
     @Test func allowsOnlyTheJobsDevices() throws {

@@ -22,11 +22,25 @@ public protocol CgroupDriver: Sendable {
     func stats(from files: [String: String]) -> RunStats
     /// Removes the tenant and root levels when no run is left in them. Best effort.
     func removeIdleTree(tenant: TenantID)
+    /// The tenant's level holds at least one run's cgroup.
+    func hasRuns(tenant: TenantID) -> Bool
+    /// The tenant's level in the cgroup v2 (unified) hierarchy.
+    func tenantLevel(_ tenant: TenantID) -> String
 }
 
 extension CgroupDriver {
     public func removeRun(_ cgroup: RunCgroup) {
         for dir in cgroup.directories { _ = rmdir(dir) }
+    }
+
+    public func hasRuns(tenant: TenantID) -> Bool {
+        guard let dir = opendir(tenantLevel(tenant)) else { return false }
+        defer { closedir(dir) }
+        while let entry = readdir(dir) {
+            // Run cgroups are named `<job-id>-<run-id>`; the kernel's files are not directories.
+            if entry.pointee.d_type == UInt8(DT_DIR) && entry.pointee.d_name.0 == UInt8(ascii: "j") { return true }
+        }
+        return false
     }
 }
 

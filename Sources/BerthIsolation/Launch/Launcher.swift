@@ -53,6 +53,23 @@ public struct Launcher: Sendable {
         if let tenant = try? tenants.lookup(name) { driver.removeIdleTree(tenant: tenant.id) }
     }
 
+    /// Removes a tenant from this host: its checkpoint subtree, its idle cgroup levels, then
+    /// its record, so that its uid may be given to another tenant. Refused while any run of
+    /// the tenant is still there (its cgroup level holds a run). The service issue calls this
+    /// after it has stopped the tenant's jobs and waited the operator's grace period.
+    public func releaseTenant(_ name: TenantName) throws {
+        guard let tenant = try tenants.lookup(name) else { return }
+        if driver.hasRuns(tenant: tenant.id) {
+            throw BerthError(.invalidSpec, "tenant: \(name) still has runs on this host; stop them first")
+        }
+        try checkpoints.removeTenantDirectory(tenant: tenant.id)
+        driver.removeIdleTree(tenant: tenant.id)
+        if driver.hasRuns(tenant: tenant.id) {
+            throw BerthError(.invalidSpec, "tenant: \(name) started a run while being removed")
+        }
+        try tenants.release(name)
+    }
+
     /// Where the shim writes the status of `run`.
     public func statusPath(_ run: RunID) -> String { "\(layout.statusDirectory)/\(run.rawValue).json" }
 

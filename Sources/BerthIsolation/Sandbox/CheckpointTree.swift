@@ -71,6 +71,25 @@ public struct CheckpointTree: Sendable {
         }
     }
 
+    /// Removes a tenant's whole subtree, every job's checkpoints in it: the last step of
+    /// removing a tenant, once none of its runs is left. Bounded in fds and never following a
+    /// link, as `removeJobDirectory`.
+    public func removeTenantDirectory(tenant: TenantID) throws {
+        let rootFD = try openRoot()
+        defer { close(rootFD) }
+        let tenantFD = berth_openat2_beneath(rootFD, tenant.rawValue, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0)
+        if tenantFD < 0 && errno == ENOENT { return }
+        guard tenantFD >= 0 else { throw refusal("remove \(tenant)", errno) }
+        defer { close(tenantFD) }
+        try Self.removeContents(of: tenantFD, path: "\(root)/\(tenant.rawValue)")
+        while unlinkat(rootFD, tenant.rawValue, AT_REMOVEDIR) != 0 {
+            let e = errno
+            if e == EINTR { continue }
+            if e == ENOENT { return }
+            throw BerthError(.system, "remove \(root)/\(tenant.rawValue): \(Sys.errnoText(e))", errno: e)
+        }
+    }
+
     // MARK: -
 
     func openRoot() throws -> Int32 {

@@ -85,6 +85,8 @@ public struct HybridDriver: CgroupDriver {
 
     public var rootDescription: String { root("unified") }
 
+    public func tenantLevel(_ tenant: TenantID) -> String { root("unified") + "/tenants/" + tenant.rawValue }
+
     public func delegationProblem() -> String? {
         directories("").lazy.compactMap { unwritableAncestor(of: $0.path) }.first
     }

@@ -47,6 +47,7 @@ public struct CgroupV2Driver: CgroupDriver {
     func directory(_ cgroupPath: String) -> String { cgroupPath == "/" ? mount : mount + cgroupPath }
     var rootDirectory: String { directory(root) }
     func tenantDirectory(_ tenant: TenantID) -> String { rootDirectory + "/tenants/" + tenant.rawValue }
+    public func tenantLevel(_ tenant: TenantID) -> String { tenantDirectory(tenant) }
 
     public func prepare() throws {
         var made = CreatedDirectories()
