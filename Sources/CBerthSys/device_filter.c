@@ -188,3 +188,13 @@ int berth_device_filter_attach(int cgroup_dirfd, const struct berth_device_rule 
     errno = saved;
     return rc < 0 ? -1 : 0;
 }
+
+int berth_device_filter_count(int cgroup_dirfd) {
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.query.target_fd = (uint32_t)cgroup_dirfd;
+    attr.query.attach_type = BPF_CGROUP_DEVICE;
+    // Programs attached to this very cgroup (not inherited ones): prog_ids NULL asks for the count.
+    if (syscall(SYS_bpf, BPF_PROG_QUERY, &attr, sizeof(attr)) != 0) return -1;
+    return (int)attr.query.prog_cnt;
+}

@@ -144,11 +144,12 @@ static int make_dev(void) {
     static const struct { const char *name; unsigned major, minor; } nodes[] = {
         {"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
     };
+    mode_t umask_before = umask(0);
     for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++) {
         snprintf(path, sizeof(path), "%s/%s", dev, nodes[i].name);
-        if (mknod(path, S_IFCHR | 0666, makedev(nodes[i].major, nodes[i].minor)) != 0) return -1;
-        if (chmod(path, 0666) != 0) return -1;     // the umask applied to mknod
+        if (mknod(path, S_IFCHR | 0666, makedev(nodes[i].major, nodes[i].minor)) != 0) { umask(umask_before); return -1; }
     }
+    umask(umask_before);
     static const char *const links[][2] = {
         {"ptmx", "pts/ptmx"}, {"fd", "/proc/self/fd"}, {"stdin", "/proc/self/fd/0"},
         {"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"},

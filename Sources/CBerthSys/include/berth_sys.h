@@ -69,6 +69,10 @@ const struct berth_device_rule *berth_device_rules_default(int *count);
 /// verifier answers (the log is then in berth_device_filter_log()).
 int berth_device_filter_attach(int cgroup_dirfd, const struct berth_device_rule *rules, int count);
 
+/// How many device programs are attached to the cgroup v2 directory itself (BPF_PROG_QUERY),
+/// or -1 with errno.
+int berth_device_filter_count(int cgroup_dirfd);
+
 /// The verifier's log from the last failed load (a static buffer, not thread-safe), or "".
 const char *berth_device_filter_log(void);
 

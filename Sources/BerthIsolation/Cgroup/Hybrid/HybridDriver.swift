@@ -80,7 +80,7 @@ public struct HybridDriver: CgroupDriver {
             levels.append(path)
         }
         guard let leaf = levels.popLast() else { return }
-        try makeLeaf(leaf, below: levels, made: &made, leafMustBeNew: false) { try fillCpuset(h, $0) }
+        try makeLeaf(leaf, below: levels, made: &made, leafMustBeNew: false) { try ready(h, $0) }
     }
 
     public var rootDescription: String { root("unified") }
@@ -89,6 +89,22 @@ public struct HybridDriver: CgroupDriver {
 
     public func delegationProblem() -> String? {
         directories("").lazy.compactMap { unwritableAncestor(of: $0.path) }.first
+    }
+
+    /// The job's device allow-list in a v1 devices cgroup: deny all, then allow the few. Read
+    /// first, and written only when it differs, since children copy their parent's list.
+    func limitDevices(_ dir: String) throws {
+        let wanted = DeviceRule.jobDefaults.map(\.v1Line)
+        let current = (Sys.read(dir + "/devices.list") ?? "").split(separator: "\n").map(String.init)
+        guard current != wanted else { return }
+        try Sys.write(dir + "/devices.deny", "a")
+        for line in wanted { try Sys.write(dir + "/devices.allow", line) }
+    }
+
+    /// Readies a level of hierarchy `h`: a cpuset filled, the devices list at `tenants` set.
+    func ready(_ h: String, _ dir: String) throws {
+        try fillCpuset(h, dir)
+        if h == "devices" && dir == root(h) + "/tenants" { try limitDevices(dir) }
     }
 
     /// A new v1 cpuset cgroup starts with empty cpus and mems; nothing can join it until they
@@ -116,7 +132,7 @@ public struct HybridDriver: CgroupDriver {
         do {
             for (h, leaf) in directories(runSuffix) {
                 let levels = [root(h), root(h) + "/tenants", root(h) + tenantSuffix]
-                try makeLeaf(leaf, below: levels, made: &made) { try fillCpuset(h, $0) }
+                try makeLeaf(leaf, below: levels, made: &made) { try ready(h, $0) }
             }
             let run = { (h: String) in self.root(h) + runSuffix }
             if hierarchies.contains("cpu") {
@@ -160,9 +176,8 @@ public struct HybridDriver: CgroupDriver {
                 applied.pids = pids
             }
             if hierarchies.contains("devices") {
-                // Deny everything, then allow the job's few character devices.
-                try Sys.write(run("devices") + "/devices.deny", "a")
-                for rule in DeviceRule.jobDefaults { try Sys.write(run("devices") + "/devices.allow", rule.v1Line) }
+                // Set once at <root>/tenants; a new v1 devices cgroup copies its parent's list.
+                try limitDevices(run("devices"))
                 applied.devices = true
             }
         } catch {

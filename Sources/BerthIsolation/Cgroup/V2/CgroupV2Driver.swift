@@ -73,8 +73,9 @@ public struct CgroupV2Driver: CgroupDriver {
                 if !component.isEmpty { level = level == "/" ? "/" + component : level + "/" + component }
                 try enableControllers(at: level, movedSelf: moved)
             }
-            try makeLeaf(rootDirectory + "/tenants", below: [], made: &made, leafMustBeNew: false) { _ in
+            try makeLeaf(rootDirectory + "/tenants", below: [], made: &made, leafMustBeNew: false) { dir in
                 try enableControllers(at: root + "/tenants")
+                try ensureDeviceFilter(dir)
             }
         } catch {
             made.rollback()
@@ -134,7 +135,9 @@ public struct CgroupV2Driver: CgroupDriver {
         do {
             let levels = [rootDirectory, rootDirectory + "/tenants", tenantDir]
             try makeLeaf(runDir, below: levels, made: &made) { dir in
-                if dir != runDir { try enableControllers(at: root + dir.dropFirst(rootDirectory.count)) }
+                guard dir != runDir else { return }
+                try enableControllers(at: root + dir.dropFirst(rootDirectory.count))
+                if dir == rootDirectory + "/tenants" { try ensureDeviceFilter(dir) }
             }
             if let quota = r.cpuQuotaMicros, enforcement.cpuMax {
                 try Sys.write(runDir + "/cpu.max", "\(quota) \(Resources.cpuPeriodMicros)")
@@ -185,8 +188,7 @@ public struct CgroupV2Driver: CgroupDriver {
                 applied.pids = pids
             }
             if enforcement.devices {
-                try attachDeviceFilter(runDir)
-                applied.devices = true
+                applied.devices = true   // attached at <root>/tenants, which every run is below
             } else {
                 warnings.append("devices: no device allow-list on this host (cgroup v2 device programs need a cgroup2 mount)")
             }
@@ -201,17 +203,21 @@ public struct CgroupV2Driver: CgroupDriver {
                          directories: [runDir], applied: applied, warnings: warnings)
     }
 
-    /// Attaches the BPF program of `DeviceRule.jobDefaults` to the run's cgroup; the
-    /// attachment lasts as long as the cgroup.
-    func attachDeviceFilter(_ runDir: String) throws {
-        let fd = try Sys.retrying(.cgroup, "open \(runDir)") { open(runDir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+    /// Attaches the BPF program of `DeviceRule.jobDefaults` to `<root>/tenants` unless one is
+    /// there: with BPF_F_ALLOW_MULTI it holds for every cgroup below (every run), and the
+    /// attachment lasts as long as the cgroup. Once per host, not once per launch; two
+    /// launchers racing may attach two identical programs, which is harmless.
+    func ensureDeviceFilter(_ dir: String) throws {
+        guard enforcement.devices else { return }
+        let fd = try Sys.retrying(.cgroup, "open \(dir)") { open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
         defer { close(fd) }
+        if berth_device_filter_count(fd) > 0 { return }
         var count: Int32 = 0
         let rules = berth_device_rules_default(&count)
         guard berth_device_filter_attach(fd, rules, count) == 0 else {
             let e = errno
             let log = String(cString: berth_device_filter_log())
-            throw BerthError(.cgroup, "attach the device allow-list (BPF) to \(runDir): \(Sys.errnoText(e))" + (log.isEmpty ? "" : "; verifier: \(log.prefix(200))"), errno: e)
+            throw BerthError(.cgroup, "attach the device allow-list (BPF) to \(dir): \(Sys.errnoText(e))" + (log.isEmpty ? "" : "; verifier: \(log.prefix(200))"), errno: e)
         }
     }
 
