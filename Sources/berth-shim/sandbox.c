@@ -109,23 +109,26 @@ static int mkdirs(const char *path) {
 }
 
 // The OCI runtime's defaults (runc's maskedPaths and readonlyPaths): kernel views a job does
-// not need. Missing ones (other kernels, other hardware) are skipped, as runc does.
-static const char *const kernel_masks[] = {
-    "/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-    "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
-    "/sys/devices/virtual/powercap",
+// not need. Missing ones (other kernels, other hardware) are skipped, as runc does. Files are
+// hidden behind /dev/null, directories behind an empty read-only tmpfs.
+static const struct { const char *path; int directory; } kernel_masks[] = {
+    {"/proc/acpi", 1}, {"/proc/asound", 1}, {"/proc/interrupts", 0}, {"/proc/kcore", 0}, {"/proc/keys", 0},
+    {"/proc/latency_stats", 0}, {"/proc/timer_list", 0}, {"/proc/timer_stats", 0}, {"/proc/sched_debug", 0},
+    {"/proc/scsi", 1}, {"/sys/firmware", 1}, {"/sys/devices/virtual/powercap", 1},
 };
 static const char *const kernel_read_only[] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"};
 
-// Hides a kernel view: /dev/null over a file, an empty read-only tmpfs over a directory.
-static int mask_kernel_path(const char *path) {
-    char null[4096];
-    snprintf(null, sizeof(null), "%s/dev/null", sb.newroot);
+static int mask_kernel_path(const char *path, int directory) {
     const char *target = in_root(path);
-    if (mount(null, target, NULL, MS_BIND, NULL) == 0) return 0;
-    if (errno == ENOENT) return 0;
-    if (errno != ENOTDIR) return -1;
-    return mount("tmpfs", target, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=0");
+    int rc;
+    if (directory) {
+        rc = mount("tmpfs", target, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=0");
+    } else {
+        char null[4096];
+        snprintf(null, sizeof(null), "%s/dev/null", sb.newroot);
+        rc = mount(null, in_root(path), NULL, MS_BIND, NULL);
+    }
+    return rc != 0 && errno != ENOENT ? -1 : 0;
 }
 
 static int read_only_kernel_path(const char *path) {
@@ -199,9 +202,16 @@ int sandbox_enter(void) {
         if (mount("tmpfs", in_root(sb.tmpfs[i]), "tmpfs", MS_NOSUID | MS_NODEV, options) != 0) return -1;
     }
     // Each mask was resolved by the parent and exists: one that cannot be placed fails the run.
+    // A mask is read-only from the start, unless a bind goes inside it (the checkpoint root:
+    // the bind's mount point is made in it), which is remounted read-only after the binds.
     sandbox_operation = "masks";
+    int holds_bind[SANDBOX_MAX] = {0};
     for (int i = 0; i < sb.nmasks; i++) {
-        if (mount("tmpfs", in_root(sb.masks[i]), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=1m") != 0) return -1;
+        size_t n = strlen(sb.masks[i]);
+        for (int j = 0; j < sb.nbinds; j++)
+            if (strncmp(sb.bind_dst[j], sb.masks[i], n) == 0 && sb.bind_dst[j][n] == '/') holds_bind[i] = 1;
+        unsigned long flags = MS_NOSUID | MS_NODEV | MS_NOEXEC | (holds_bind[i] ? 0 : MS_RDONLY);
+        if (mount("tmpfs", in_root(sb.masks[i]), "tmpfs", flags, "mode=0755,size=1m") != 0) return -1;
     }
     sandbox_operation = "checkpoint bind";
     for (int i = 0; i < sb.nbinds; i++) {
@@ -212,7 +222,7 @@ int sandbox_enter(void) {
     }
     sandbox_operation = "read-only masks";
     for (int i = 0; i < sb.nmasks; i++) {
-        if (mount(NULL, in_root(sb.masks[i]), NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=1m") != 0)
+        if (holds_bind[i] && mount(NULL, in_root(sb.masks[i]), NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=1m") != 0)
             return -1;
     }
     // /proc of the run's PID namespace: only its own processes, and of those only the ones of
@@ -223,7 +233,7 @@ int sandbox_enter(void) {
         return -1;
     sandbox_operation = "kernel masks";
     for (size_t i = 0; i < sizeof(kernel_masks) / sizeof(kernel_masks[0]); i++)
-        if (mask_kernel_path(kernel_masks[i]) != 0) return -1;
+        if (mask_kernel_path(kernel_masks[i].path, kernel_masks[i].directory) != 0) return -1;
     sandbox_operation = "read-only kernel paths";
     for (size_t i = 0; i < sizeof(kernel_read_only) / sizeof(kernel_read_only[0]); i++)
         if (read_only_kernel_path(kernel_read_only[i]) != 0) return -1;

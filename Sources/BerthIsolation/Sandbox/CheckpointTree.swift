@@ -149,6 +149,8 @@ public struct CheckpointTree: Sendable {
     /// mkdir -p: the last directory gets `mode`; those made above it 0755, because jobs must
     /// be able to walk through them to reach their own checkpoint subtree.
     static func makeDirectories(_ path: String, mode: mode_t) throws {
+        // Usually all there already: one mkdir tells, and only a missing parent walks the path.
+        if mkdir(path, mode) == 0 || errno == EEXIST { return }
         var current = ""
         let components = path.split(separator: "/")
         for (i, component) in components.enumerated() {
@@ -158,6 +160,7 @@ public struct CheckpointTree: Sendable {
             }
         }
     }
+
 }
 
 /// One removal under a directory `top`: the directories waiting in `top` (each renamed there
