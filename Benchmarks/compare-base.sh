@@ -2,7 +2,8 @@
 # The in-process launch (berth-bench) of this tree against an earlier commit's, built beside
 # it and run interleaved in one session (these machines are noisy): ROUNDS rounds, each one
 # `berth-bench RUNS` of the base, then one of this tree. Prints each round's p50s and the
-# ratio of the medians, for the plain and the sandboxed launch.
+# ratio of the medians, for the plain and the sandboxed launch. Rounds alternate which tree
+# goes first.
 #
 #   Benchmarks/compare-base.sh [--base COMMIT] [--rounds N] [--runs N]
 set -euo pipefail
@@ -33,7 +34,8 @@ new="$repo/.build-bench/release/berth-bench"
 p50() { grep -E "^  $1" | sed -E 's/.*p50 ([0-9.]+) ms.*/\1/'; }
 declare -a old_plain old_sandboxed new_plain new_sandboxed
 for r in $(seq 1 "$rounds"); do
-    o=$("$old" "$runs"); n=$("$new" "$runs")
+    # Alternate which goes first, so neither always runs on a warmer or a busier machine.
+    if [ $((r % 2)) = 1 ]; then o=$("$old" "$runs"); n=$("$new" "$runs"); else n=$("$new" "$runs"); o=$("$old" "$runs"); fi
     old_plain+=("$(echo "$o" | p50 "berth \(Launcher")"); old_sandboxed+=("$(echo "$o" | p50 "berth sandboxed")")
     new_plain+=("$(echo "$n" | p50 "berth \(Launcher")"); new_sandboxed+=("$(echo "$n" | p50 "berth sandboxed")")
     echo "round $r: base p50 ${old_plain[-1]} ms, sandboxed ${old_sandboxed[-1]} ms | this tree p50 ${new_plain[-1]} ms, sandboxed ${new_sandboxed[-1]} ms"
