@@ -72,7 +72,7 @@ var floorIndex = 0
             continue
         }
         if dir.contains("/unified/") { continue }
-        joins.append(dir + "/cgroup.procs")
+        joins.append(dir + "/tasks")      // as Berth joins: one thread, no threadgroup lock
         if dir.contains("/cpu/") { writes += [(dir + "/cpu.cfs_period_us", "100000"), (dir + "/cpu.cfs_quota_us", "50000")] }
         if dir.contains("/memory/") { writes += [(dir + "/memory.limit_in_bytes", String(64 << 20)), (dir + "/memory.memsw.limit_in_bytes", String(64 << 20))] }
         if dir.contains("/pids/") { writes += [(dir + "/pids.max", "64")] }
