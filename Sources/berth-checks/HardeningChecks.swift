@@ -278,6 +278,40 @@ let hardeningChecks: [Check] = [
         try require(c.uid == recordA.uid && c.id != recordA.id, "the released uid was not reused: \(c.uid)")
         return "recorded ids \(recordA.id), \(recordB.id) name the cgroups; uids 65535 and 65536, skipping the host's nobody (65534); a released tenant's checkpoints go and its uid is given to the next, with a new id"
     }),
+    ("checkpoint-quota", { ctx in
+        let root = ctx.launcher.layout.checkpointRoot
+        guard ctx.launcher.checkpoints.quota != nil else {
+            // This filesystem has no project quotas on: nothing is limited, and nothing claims to be.
+            try require(!CheckpointQuota.isEnforced(on: root), "quotas are on but the launcher does not use them")
+            let r = try ctx.run(ctx.spec(["/bin/true"]))
+            try require(r.cgroup.applied.checkpointBytes == nil, "a checkpoint limit is claimed where none is enforced")
+            return "no project quotas on the filesystem of \(root): subtrees not limited, and no limit claimed (berth doctor warns)"
+        }
+        var layout = HostLayout()
+        layout.runtimeDirectory = ctx.launcher.layout.runtimeDirectory
+        layout.stateDirectory = ctx.launcher.layout.stateDirectory
+        layout.checkpointRoot = root
+        layout.checkpointQuotaBytes = 8 << 20
+        let launcher = try Launcher(driver: ctx.launcher.driver, shimPath: ctx.launcher.shimPath, layout: layout)
+        let limited = Context(launcher: launcher, scratch: ctx.scratch, cgroupRoot: ctx.cgroupRoot, stage: ctx.stage)
+        // Two jobs at once: one fills past its 8 MiB, the other writes its 4 MiB untroubled.
+        let fill = "dd if=/dev/zero of=\"$BERTH_CHECKPOINT_DIR/fill\" bs=1048576 count=16 2>/dev/null; echo $?; wc -c < \"$BERTH_CHECKPOINT_DIR/fill\""
+        let calm = "dd if=/dev/zero of=\"$BERTH_CHECKPOINT_DIR/calm\" bs=1048576 count=4 2>/dev/null; echo $?; wc -c < \"$BERTH_CHECKPOINT_DIR/calm\""
+        var neighbour = limited.spec(["/bin/sh", "-c", "sleep 0.2; " + calm + " > \"$BERTH_CHECKPOINT_DIR/out\""])
+        neighbour.timeoutMillis = 60_000
+        let running = try launcher.start(neighbour)
+        let (r, text) = try limited.output(of: ["/bin/sh", "-c", fill])
+        let n = running.wait()
+        let calmText = readFile(try launcher.checkpointDirectory(neighbour) + "/out")
+        try launcher.removeCheckpoints(neighbour)
+        let lines = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        let written = Int(lines.last ?? "") ?? -1
+        try require(r.ending == .exited(code: 0) && r.cgroup.applied.checkpointBytes == 8 << 20, "ended as \(r.ending.summary)")
+        try require(lines.first != "0" && written > 0 && written <= 8 << 20, "16 MiB into an 8 MiB subtree: dd said \(lines.first ?? "?"), wrote \(written) B")
+        try require(n.ending == .exited(code: 0) && calmText.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) } == ["0", String(4 << 20)],
+                    "the neighbour's 4 MiB: \(calmText)")
+        return "16 MiB into an 8 MiB checkpoint subtree stopped at \(written) B (EDQUOT); a neighbour's 4 MiB written meanwhile"
+    }),
     ("granted-capabilities", { ctx in
         let port = String(600 + Int(getpid() % 300))
         let (without, plain) = try ctx.output(of: [ctx.probePath, "bind", port])

@@ -16,12 +16,12 @@ mount -t devtmpfs dev /dev
 mount -t tmpfs tmp /tmp
 mkdir -p /run && mount -t tmpfs run /run
 mount -t cgroup2 none /sys/fs/cgroup
-for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk; do
+for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk quota_tree quota_v2; do
     insmod /lib/modules/$m.ko 2>/dev/null
 done
 i=0
 while [ ! -b /dev/vda ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
-mount -t ext4 /dev/vda /mnt || echo "BERTH-VM: no disk"
+mount -t ext4 -o prjquota /dev/vda /mnt || echo "BERTH-VM: no disk"
 echo "BERTH-VM: kernel $(uname -r); controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
 
 if [ -n "$BERTH_BENCH" ]; then

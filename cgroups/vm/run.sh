@@ -59,9 +59,12 @@ cp /bin/busybox "$root/bin/"
 for applet in $(/bin/busybox --list); do
     [ "$applet" = busybox ] || ln -sf busybox "$root/bin/$applet"
 done
-for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk; do
+# virtio for the disk; quota_tree and quota_v2 for its project quotas (checkpoint limits).
+for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk quota_tree quota_v2; do
     f=$(find "$modules" -name "$m.ko*" | head -n1)
     case "$f" in
+        "") ;;                                   # built in
+
         *.xz) xz -dc "$f" > "$root/lib/modules/$m.ko" ;;
         *) cp "$f" "$root/lib/modules/$m.ko" ;;
     esac
@@ -78,7 +81,7 @@ chmod +x "$root/init"
 # A disk with a filesystem, for the I/O checks.
 rm -f "$out/disk.img"
 truncate -s 128M "$out/disk.img"
-mkfs.ext4 -q -F "$out/disk.img"
+mkfs.ext4 -q -F -O quota,project "$out/disk.img"
 
 echo "vm: booting $(basename "$kernel") under qemu/TCG"
 log="$out/console.log"

@@ -20,8 +20,9 @@ public protocol CgroupDriver: Sendable {
     func removeRun(_ cgroup: RunCgroup)
     /// Turns the raw text of the stat files (keyed as in `RunCgroup.statFiles`) into typed stats.
     func stats(from files: [String: String]) -> RunStats
-    /// Removes the tenant and root levels when no run is left in them. Best effort.
-    func removeIdleTree(tenant: TenantID)
+    /// Removes the tenant's level (none when nil), then Berth's `tenants` and root levels, when
+    /// no run is left in them. Best effort.
+    func removeIdleTree(tenant: TenantID?)
     /// The tenant's level holds at least one run's cgroup.
     func hasRuns(tenant: TenantID) -> Bool
     /// The tenant's level in the cgroup v2 (unified) hierarchy.
@@ -99,6 +100,8 @@ public struct AppliedLimits: Sendable, Equatable, Codable {
     public var pids: Int?
     /// Only the job's few devices are allowed (v1 `devices`, or a BPF device program on v2).
     public var devices = false
+    /// The job's checkpoint subtree is limited to this many bytes (a project quota); nil: not limited.
+    public var checkpointBytes: Int?
     public init() {}
 }
 

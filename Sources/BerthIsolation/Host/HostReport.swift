@@ -20,7 +20,8 @@ public struct HostReport: Sendable {
     public var hasFailures: Bool { checks.contains { $0.level == .fail } }
 
     /// Inspects the host. Reads only; changes nothing.
-    public static func inspect(mount: String = "/sys/fs/cgroup", cgroupRoot: String? = nil) -> HostReport {
+    public static func inspect(mount: String = "/sys/fs/cgroup", cgroupRoot: String? = nil,
+                               checkpointRoot: String = HostLayout().checkpointRoot) -> HostReport {
         var r = HostReport()
         let mode = try? CgroupMode.detect(mount: mount)
         switch mode {
@@ -42,6 +43,12 @@ public struct HostReport: Sendable {
         }
         r.checkJoinLatency(mode: mode, mount: mount)
         r.checkCapabilities()
+        if CheckpointQuota.isEnforced(on: checkpointRoot) {
+            r.add("checkpoint quota", .ok, "project quotas are on for \(checkpointRoot): each job's checkpoint subtree is limited")
+        } else {
+            r.add("checkpoint quota", .warn, "no project quotas on the filesystem of \(checkpointRoot): a job's checkpoint subtree is not limited in size",
+                  fix: "put the checkpoint root on ext4 made with -O project,quota and mounted -o prjquota (or XFS with -o pquota); the kernel needs CONFIG_QUOTA and CONFIG_QFMT_V2")
+        }
         if Sys.exists("/proc/pressure/cpu") {
             r.add("PSI", .ok, "pressure stall information enabled")
         } else {

@@ -31,7 +31,8 @@ public struct Launcher: Sendable {
         let layout = try layout.resolvingSymlinks()
         self.layout = layout
         tenants = TenantRegistry(stateDirectory: layout.stateDirectory, range: layout.uidRange)
-        checkpoints = CheckpointTree(root: layout.checkpointRoot)
+        checkpoints = CheckpointTree(root: layout.checkpointRoot, quota: CheckpointQuota.isEnforced(on: layout.checkpointRoot)
+                                     ? CheckpointQuota(bytes: layout.checkpointQuotaBytes) : nil)
         try driver.prepare()
     }
 
@@ -50,7 +51,7 @@ public struct Launcher: Sendable {
 
     /// Removes the tenant's cgroup levels, and Berth's, when no run is left in them.
     public func removeIdleTree(_ name: TenantName) {
-        if let tenant = try? tenants.lookup(name) { driver.removeIdleTree(tenant: tenant.id) }
+        driver.removeIdleTree(tenant: (try? tenants.lookup(name))??.id)
     }
 
     /// Removes a tenant from this host: its checkpoint subtree, its idle cgroup levels, then
@@ -149,7 +150,8 @@ public struct Launcher: Sendable {
             // createRun ensures every level of the path: a concurrent `berth run` may have
             // removed an idle one since init.
             let place = RunPlace(tenant: tenant.id, job: spec.jobID, run: spec.runID)
-            let cgroup = try driver.createRun(place, resources: spec.resources, ioDevice: device)
+            var cgroup = try driver.createRun(place, resources: spec.resources, ioDevice: device)
+            if spec.sandboxed { cgroup.applied.checkpointBytes = checkpoints.quota?.bytes }
             undo.append { driver.removeRun(cgroup) }
             var args = [shimPath, "--status", statusPath(spec.runID), "--cgroup", cgroup.unifiedPath, "--cwd", spec.workingDirectory]
             for file in cgroup.joinFiles { args += ["--join", file] }

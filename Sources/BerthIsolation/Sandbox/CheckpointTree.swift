@@ -10,8 +10,13 @@ import CBerthSys
 /// write or delete anything outside that job's subtree.
 public struct CheckpointTree: Sendable {
     public let root: String
+    /// The size limit of each job's subtree, where the filesystem enforces project quotas.
+    public let quota: CheckpointQuota?
 
-    public init(root: String) { self.root = root }
+    public init(root: String, quota: CheckpointQuota? = nil) {
+        self.root = root
+        self.quota = quota
+    }
 
     /// The host path of a job's subtree.
     public func path(tenant: TenantID, job: JobID) -> String { "\(root)/\(tenant.rawValue)/\(job.rawValue)" }
@@ -23,7 +28,9 @@ public struct CheckpointTree: Sendable {
         defer { close(rootFD) }
         let tenantFD = try ensureDirectory(in: rootFD, tenant.rawValue, uid: uid)
         defer { close(tenantFD) }
-        close(try ensureDirectory(in: tenantFD, job.rawValue, uid: uid))
+        let jobFD = try ensureDirectory(in: tenantFD, job.rawValue, uid: uid)
+        defer { close(jobFD) }
+        try quota?.apply(to: jobFD, path: path(tenant: tenant, job: job))
         return path(tenant: tenant, job: job)
     }
 
@@ -61,7 +68,9 @@ public struct CheckpointTree: Sendable {
         guard jobFD >= 0 else { throw refusal("remove \(tenant)/\(job)", errno) }
         defer { close(jobFD) }
         let jobPath = path(tenant: tenant, job: job)
+        let project = quota == nil ? 0 : berth_project_id(jobFD)
         try Self.removeContents(of: jobFD, path: jobPath)
+        if project > 0 { CheckpointQuota.release(UInt32(project), through: tenantFD) }
         while unlinkat(tenantFD, job.rawValue, AT_REMOVEDIR) != 0 {
             let e = errno
             if e == EINTR { continue }

@@ -23,6 +23,9 @@ public struct HostLayout: Sendable {
     /// to the run's memory cgroup as well.
     public var defaultPids = 1024
     public var tmpfsSizeBytes = 64 << 20
+    /// The size limit of each job's checkpoint subtree, where the filesystem enforces project
+    /// quotas (see `CheckpointQuota`).
+    public var checkpointQuotaBytes = 1 << 30
 
     public init() {}
 

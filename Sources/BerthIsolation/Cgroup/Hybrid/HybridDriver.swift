@@ -211,8 +211,8 @@ public struct HybridDriver: CgroupDriver {
             warnings: enforcement.shortfalls(r) + (enforcement.devices ? [] : ["devices: no v1 devices controller on this host; jobs' device access is not limited by the kernel"]))
     }
 
-    public func removeIdleTree(tenant: TenantID) {
-        for suffix in ["/tenants/" + tenant.rawValue, "/tenants", ""] {
+    public func removeIdleTree(tenant: TenantID?) {
+        for suffix in (tenant.map { ["/tenants/" + $0.rawValue] } ?? []) + ["/tenants", ""] {
             for (_, dir) in directories(suffix) { _ = rmdir(dir) }
         }
     }

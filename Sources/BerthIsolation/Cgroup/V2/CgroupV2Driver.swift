@@ -221,8 +221,9 @@ public struct CgroupV2Driver: CgroupDriver {
         }
     }
 
-    public func removeIdleTree(tenant: TenantID) {
-        for dir in [tenantDirectory(tenant), rootDirectory + "/tenants", rootDirectory] { _ = rmdir(dir) }
+    public func removeIdleTree(tenant: TenantID?) {
+        let levels = (tenant.map { [tenantDirectory($0)] } ?? []) + [rootDirectory + "/tenants", rootDirectory]
+        for dir in levels { _ = rmdir(dir) }
     }
 
     public func stats(from files: [String: String]) -> RunStats {
