@@ -297,7 +297,7 @@ let hardeningChecks: [Check] = [
         // Two jobs at once: one fills past its 8 MiB, the other writes its 4 MiB untroubled.
         let fill = "dd if=/dev/zero of=\"$BERTH_CHECKPOINT_DIR/fill\" bs=1048576 count=16 2>/dev/null; echo $?; wc -c < \"$BERTH_CHECKPOINT_DIR/fill\""
         let calm = "dd if=/dev/zero of=\"$BERTH_CHECKPOINT_DIR/calm\" bs=1048576 count=4 2>/dev/null; echo $?; wc -c < \"$BERTH_CHECKPOINT_DIR/calm\""
-        var neighbour = limited.spec(["/bin/sh", "-c", "sleep 0.2; " + calm + " > \"$BERTH_CHECKPOINT_DIR/out\""])
+        var neighbour = limited.spec(["/bin/sh", "-c", "sleep 0.2; { " + calm + "; } > \"$BERTH_CHECKPOINT_DIR/out\""])
         neighbour.timeoutMillis = 60_000
         let running = try launcher.start(neighbour)
         let (r, text) = try limited.output(of: ["/bin/sh", "-c", fill])
