@@ -60,4 +60,30 @@ enum Sys {
         if e == EEXIST { return false }
         throw BerthError(.cgroup, "mkdir \(path): \(errnoText(e))", errno: e)
     }
+
+    /// The entries of the open directory `dirFD` (without "." and ".."): each name as bytes
+    /// with its NUL (a job may make names that are not UTF-8) and its `d_type`. Read through
+    /// an fd of its own (`openat(dirFD, ".")`, never leaving it), so `dirFD` keeps no position.
+    static func entries(of dirFD: Int32, shown: @autoclosure () -> String) throws -> [(name: [CChar], type: UInt8)] {
+        let fd = openat(dirFD, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw BerthError(.system, "list \(shown()): \(errnoText(errno))", errno: errno) }
+        guard let stream = fdopendir(fd) else {
+            let e = errno
+            close(fd)
+            throw BerthError(.system, "list \(shown()): \(errnoText(e))", errno: e)
+        }
+        defer { closedir(stream) }
+        var entries: [(name: [CChar], type: UInt8)] = []
+        while true {
+            errno = 0
+            guard let entry = readdir(stream) else {
+                let e = errno
+                if e != 0 { throw BerthError(.system, "list \(shown()): \(errnoText(e))", errno: e) }
+                return entries
+            }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in raw.prefix { $0 != 0 }.map { CChar(bitPattern: $0) } + [0] }
+            if name == [46, 0] || name == [46, 46, 0] { continue }   // "." and ".."
+            entries.append((name, entry.pointee.d_type))
+        }
+    }
 }

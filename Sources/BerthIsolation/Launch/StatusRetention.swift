@@ -117,24 +117,7 @@ public struct StatusRetention: Sendable, Equatable {
 
     /// The names in the directory (without "." and "..").
     static func names(in dirFD: Int32, directory: String) throws -> [String] {
-        let fd = openat(dirFD, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw BerthError(.system, "list \(directory): \(Sys.errnoText(errno))") }
-        guard let stream = fdopendir(fd) else {
-            let e = errno
-            close(fd)
-            throw BerthError(.system, "list \(directory): \(Sys.errnoText(e))")
-        }
-        defer { closedir(stream) }
-        var names: [String] = []
-        while true {
-            errno = 0
-            guard let entry = readdir(stream) else {
-                if errno != 0 { throw BerthError(.system, "list \(directory): \(Sys.errnoText(errno))") }
-                return names
-            }
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != "." && name != ".." { names.append(name) }
-        }
+        try Sys.entries(of: dirFD, shown: directory).map { String(decoding: $0.name.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self) }
     }
 
     /// A status file's content (nil when it does not decode: not valid yet, or not one) and

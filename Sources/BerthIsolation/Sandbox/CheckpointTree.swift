@@ -325,27 +325,10 @@ struct SubtreeRemoval {
     private mutating func list(_ dir: Int32, _ directory: Pending?) throws -> [Entry] {
         try spend()
         func listing() -> String { directory.map { shown($0.origin) } ?? path }
-        let fd = berth_openat2_beneath(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0)
-        guard fd >= 0 else { throw BerthError(.system, "list \(listing()): \(Sys.errnoText(errno))") }
-        guard let stream = fdopendir(fd) else {
-            let e = errno
-            close(fd)
-            throw BerthError(.system, "list \(listing()): \(Sys.errnoText(e))")
-        }
-        defer { closedir(stream) }
         var entries: [Entry] = []
-        while true {
-            errno = 0
-            guard let entry = readdir(stream) else {
-                let e = errno
-                if e != 0 { throw BerthError(.system, "list \(listing()): \(Sys.errnoText(e))") }
-                return entries
-            }
-            // Names are kept as bytes: a job may make names that are not UTF-8.
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in raw.prefix { $0 != 0 }.map { CChar(bitPattern: $0) } + [0] }
-            if name == [46, 0] || name == [46, 46, 0] { continue }   // "." and ".."
-            var isDirectory = Int(entry.pointee.d_type) == DT_DIR
-            if Int(entry.pointee.d_type) == DT_UNKNOWN {
+        for (name, type) in try Sys.entries(of: dir, shown: listing()) {
+            var isDirectory = Int(type) == DT_DIR
+            if Int(type) == DT_UNKNOWN {
                 var st = stat()
                 if fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) != 0 {
                     let e = errno
@@ -356,6 +339,7 @@ struct SubtreeRemoval {
             }
             entries.append(Entry(name: name, isDirectory: isDirectory))
         }
+        return entries
     }
 
     private mutating func spend() throws {
