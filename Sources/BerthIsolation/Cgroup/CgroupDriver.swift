@@ -151,8 +151,9 @@ public struct Enforcement: Sendable, Equatable {
 /// Any number of launches and finishing runs work on the same tree at once. A finishing run
 /// removes idle levels (`removeIdleTree`) at any moment, and a level another launch has just
 /// made may not be ready yet (empty v1 cpuset, controllers not yet enabled): so no level is
-/// assumed, each is readied every time, and a level that vanished on the way (ENOENT) means
-/// start again from the top. Once the leaf exists its parents cannot be removed.
+/// assumed, each is readied every time, and a level that vanished on the way (ENOENT, or
+/// ENODEV from a file of a level being removed) means start again from the top. Once the leaf
+/// exists its parents cannot be removed.
 func makeLeaf(_ leaf: String, below levels: [String], made: inout CreatedDirectories, leafMustBeNew: Bool = true,
               ready: (String) throws -> Void) throws {
     for attempt in 1... {
@@ -168,7 +169,8 @@ func makeLeaf(_ leaf: String, below levels: [String], made: inout CreatedDirecto
             }
             try ready(leaf)
             return
-        } catch let error as BerthError where error.errno == ENOENT && attempt < 20 && !made.made.contains(leaf) {
+        } catch let error as BerthError where [ENOENT, ENODEV].contains(error.errno) && attempt < 20 && !made.made.contains(leaf) {
+            // ENODEV: a file of a level being removed at this very moment.
             continue
         }
     }
