@@ -169,8 +169,10 @@ func makeLeaf(_ leaf: String, below levels: [String], made: inout CreatedDirecto
             }
             try ready(leaf)
             return
-        } catch let error as BerthError where [ENOENT, ENODEV].contains(error.errno) && attempt < 20 && !made.made.contains(leaf) {
-            // ENODEV: a file of a level being removed at this very moment.
+        } catch let error as BerthError where [ENOENT, ENODEV].contains(error.errno) && attempt < 20
+                    && (!leafMustBeNew || !made.made.contains(leaf)) {
+            // ENODEV: a file of a level being removed at this very moment. A run's own leaf,
+            // once made, is no one else's to remove; a shared one (`leafMustBeNew` false) is.
             continue
         }
     }

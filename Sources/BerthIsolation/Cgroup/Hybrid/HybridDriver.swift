@@ -91,8 +91,11 @@ public struct HybridDriver: CgroupDriver {
         directories("").lazy.compactMap { unwritableAncestor(of: $0.path) }.first
     }
 
-    /// The job's device allow-list in a v1 devices cgroup: deny all, then allow the few. Read
-    /// first, and written only when it differs, since children copy their parent's list.
+    /// The job's device allow-list in a v1 devices cgroup: deny all, then allow the few. Only
+    /// on the run's own leaf: a shared level cannot be set safely while launches run (v1
+    /// refuses "deny all" on a cgroup with children, and a child made while its parent's list
+    /// is half written inherits the half, and may not allow more). Read first, written only
+    /// when it differs.
     func limitDevices(_ dir: String) throws {
         let wanted = DeviceRule.jobDefaults.map(\.v1Line)
         let current = (Sys.read(dir + "/devices.list") ?? "").split(separator: "\n").map(String.init)
@@ -101,10 +104,9 @@ public struct HybridDriver: CgroupDriver {
         for line in wanted { try Sys.write(dir + "/devices.allow", line) }
     }
 
-    /// Readies a level of hierarchy `h`: a cpuset filled, the devices list at `tenants` set.
+    /// Readies a level of hierarchy `h`: a cpuset filled.
     func ready(_ h: String, _ dir: String) throws {
         try fillCpuset(h, dir)
-        if h == "devices" && dir == root(h) + "/tenants" { try limitDevices(dir) }
     }
 
     /// A new v1 cpuset cgroup starts with empty cpus and mems; nothing can join it until they
@@ -176,7 +178,6 @@ public struct HybridDriver: CgroupDriver {
                 applied.pids = pids
             }
             if hierarchies.contains("devices") {
-                // Set once at <root>/tenants; a new v1 devices cgroup copies its parent's list.
                 try limitDevices(run("devices"))
                 applied.devices = true
             }
