@@ -166,7 +166,7 @@ let hardeningChecks: [Check] = [
         for (device, want) in [("/dev/null", "ok"), ("/dev/zero", "ok"), ("/dev/kmsg", "EPERM"), ("/dev/\(disk)", "EPERM")] {
             try require(text.contains("device \(device) \(want)"), "\(device): want \(want); got \(text)")
         }
-        return "root in a run's cgroup: /dev/null, /dev/zero open; /dev/kmsg and /dev/\(disk) refused (EPERM) by the \(ctx.launcher.driver.mode == .v2 ? "BPF device program" : "v1 devices controller")"
+        return "root in a run's cgroup: /dev/null, /dev/zero open; /dev/kmsg and /dev/\(disk) refused (EPERM) by the BPF device program on \(ctx.launcher.driver.mode == .v2 ? "cgroup v2" : "the hybrid host's unified hierarchy")"
     }),
     ("default-limits", { ctx in
         // A spec silent on pids gets the operator's default (the private /tmp's bound is

@@ -87,17 +87,16 @@ import BerthCore
         #expect(!driver.hasRuns(tenant: tenant))
     }
 
-    @Test func allowsOnlyTheJobsDevices() throws {
+    @Test func saysSoWhenNoDeviceProgramCanBeAttached() throws {
+        // The allow-list is a BPF program on the unified hierarchy; a fake cgroupfs is none, and
+        // the v1 devices controller is not used (the real thing is proven by berth-checks).
         let fs = try hybridFS()
         try fs.seed("devices/cgroup.procs", "")
         let driver = HybridDriver(mount: fs.root, ownCgroups: [:])
-        let p = RunPlace(tenant: tenant, job: JobID(), run: RunID())
-        let cg = try driver.createRun(p, resources: Resources(), ioDevice: nil)
-        #expect(cg.applied.devices && driver.enforcement.devices)
-        let dir = "devices/berth/tenants/\(tenant.rawValue)/\(p.leafName)"
-        #expect(fs.read(dir + "/devices.deny") == "a")
-        // The fake file keeps the last write: the allow-list ends with the job's pseudo-terminals.
-        #expect(fs.read(dir + "/devices.allow") == "c 136:* rwm")
+        let cg = try driver.createRun(RunPlace(tenant: tenant, job: JobID(), run: RunID()), resources: Resources(), ioDevice: nil)
+        #expect(!driver.enforcement.devices && !cg.applied.devices)
+        #expect(cg.warnings.contains { $0.hasPrefix("devices: no device allow-list") })
+        #expect(!fs.exists("devices/berth"))
     }
 
     @Test func reportsWhatV1CannotEnforce() throws {

@@ -1,4 +1,5 @@
 import BerthCore
+import CBerthSys
 
 /// A cgroup backend: v2, or hybrid (v1 limits plus a controller-less v2) for older hosts.
 /// Chosen by `CgroupMode.detect`; its mount is injectable so tests can use a fake cgroupfs.
@@ -177,6 +178,33 @@ func makeLeaf(_ leaf: String, below levels: [String], made: inout CreatedDirecto
         }
     }
 }
+
+/// The device allow-list (`DeviceRule.jobDefaults`) is a BPF_PROG_TYPE_CGROUP_DEVICE program
+/// attached to `<root>/tenants` in the cgroup2 hierarchy, on v2 and on hybrid hosts alike: the
+/// kernel runs the programs of a task's cgroup2 cgroup before it looks at v1 `devices`, with
+/// no v2 controller needed. It is attached once, atomically, where the v1 controller would
+/// need nine writes per run and cannot be set on a shared level while launches run. With
+/// BPF_F_ALLOW_MULTI it holds for every run below; two launchers racing may attach two
+/// identical programs, which is harmless.
+func ensureDeviceFilter(_ dir: String) throws {
+    let fd = try Sys.retrying(.cgroup, "open \(dir)") { open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+    defer { close(fd) }
+    if berth_device_filter_count(fd) > 0 { return }
+    var count: Int32 = 0
+    let rules = berth_device_rules_default(&count)
+    guard berth_device_filter_attach(fd, rules, count) == 0 else {
+        let e = errno
+        let log = String(cString: berth_device_filter_log())
+        throw BerthError(.cgroup, "attach the device allow-list (BPF) to \(dir): \(Sys.errnoText(e))" + (log.isEmpty ? "" : "; verifier: \(log.prefix(200))"), errno: e)
+    }
+}
+
+/// Device programs can be attached under `mount`: a real cgroup2 mount (not a fake in tests).
+func deviceProgramsWork(on mount: String) -> Bool {
+    (try? CgroupMode.magic(mount)) == CgroupMode.cgroup2Magic
+}
+
+let noDeviceAllowList = "devices: no device allow-list on this host (device programs need a cgroup2 mount); jobs' device access is limited only by the private /dev"
 
 /// Creates the directories of a path level by level under `base`, remembering which it made,
 /// so that a failure can remove exactly those.

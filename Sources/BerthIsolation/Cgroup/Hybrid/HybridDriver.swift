@@ -18,7 +18,7 @@ public struct HybridDriver: CgroupDriver {
     /// The v1 hierarchies in use, in a fixed order.
     let hierarchies: [String]
 
-    static let wanted = ["cpu", "memory", "blkio", "pids", "cpuset", "devices"]
+    static let wanted = ["cpu", "memory", "blkio", "pids", "cpuset"]
 
     /// - Parameters:
     ///   - mount: the tmpfs holding the hierarchies; a temporary directory in unit tests.
@@ -47,7 +47,7 @@ public struct HybridDriver: CgroupDriver {
         e.ioHierarchical = false
         e.ioWeight = Sys.exists("\(mount)/blkio/blkio.bfq.weight")
         e.pids = hierarchies.contains("pids")
-        e.devices = hierarchies.contains("devices")
+        e.devices = deviceProgramsWork(on: mount + "/unified")
         enforcement = e
     }
 
@@ -91,22 +91,11 @@ public struct HybridDriver: CgroupDriver {
         directories("").lazy.compactMap { unwritableAncestor(of: $0.path) }.first
     }
 
-    /// The job's device allow-list in a v1 devices cgroup: deny all, then allow the few. Only
-    /// on the run's own leaf: a shared level cannot be set safely while launches run (v1
-    /// refuses "deny all" on a cgroup with children, and a child made while its parent's list
-    /// is half written inherits the half, and may not allow more). Read first, written only
-    /// when it differs.
-    func limitDevices(_ dir: String) throws {
-        let wanted = DeviceRule.jobDefaults.map(\.v1Line)
-        let current = (Sys.read(dir + "/devices.list") ?? "").split(separator: "\n").map(String.init)
-        guard current != wanted else { return }
-        try Sys.write(dir + "/devices.deny", "a")
-        for line in wanted { try Sys.write(dir + "/devices.allow", line) }
-    }
-
-    /// Readies a level of hierarchy `h`: a cpuset filled.
+    /// Readies a level of hierarchy `h`: a cpuset filled; the device program on the unified
+    /// `tenants` level.
     func ready(_ h: String, _ dir: String) throws {
         try fillCpuset(h, dir)
+        if h == "unified" && enforcement.devices && dir == root(h) + "/tenants" { try ensureDeviceFilter(dir) }
     }
 
     /// A new v1 cpuset cgroup starts with empty cpus and mems; nothing can join it until they
@@ -177,10 +166,7 @@ public struct HybridDriver: CgroupDriver {
                 try Sys.write(run("pids") + "/pids.max", String(pids))
                 applied.pids = pids
             }
-            if hierarchies.contains("devices") {
-                try limitDevices(run("devices"))
-                applied.devices = true
-            }
+            applied.devices = enforcement.devices   // the program on the unified <root>/tenants
         } catch {
             made.rollback()
             throw error
@@ -209,7 +195,7 @@ public struct HybridDriver: CgroupDriver {
             statFiles: stats,
             directories: directories(runSuffix).map(\.path),
             applied: applied,
-            warnings: enforcement.shortfalls(r) + (enforcement.devices ? [] : ["devices: no v1 devices controller on this host; jobs' device access is not limited by the kernel"]))
+            warnings: enforcement.shortfalls(r) + (enforcement.devices ? [] : [noDeviceAllowList]))
     }
 
     public func removeIdleTree(tenant: TenantID?) {

@@ -2,7 +2,6 @@
 import Glibc
 #endif
 import BerthCore
-import CBerthSys
 
 /// The cgroup v2 driver: one hierarchy, controllers enabled down `subtree_control`.
 public struct CgroupV2Driver: CgroupDriver {
@@ -39,8 +38,7 @@ public struct CgroupV2Driver: CgroupDriver {
         e.ioHierarchical = e.ioLimits
         e.ioWeight = e.ioLimits
         e.pids = available.contains("pids")
-        // cgroup v2's device controller is a BPF program on the cgroup: a real cgroup2 mount.
-        e.devices = (try? CgroupMode.magic(mount)) == CgroupMode.cgroup2Magic
+        e.devices = deviceProgramsWork(on: mount)
         enforcement = e
     }
 
@@ -75,7 +73,7 @@ public struct CgroupV2Driver: CgroupDriver {
             }
             try makeLeaf(rootDirectory + "/tenants", below: [], made: &made, leafMustBeNew: false) { dir in
                 try enableControllers(at: root + "/tenants")
-                try ensureDeviceFilter(dir)
+                if enforcement.devices { try ensureDeviceFilter(dir) }
             }
         } catch {
             made.rollback()
@@ -137,7 +135,7 @@ public struct CgroupV2Driver: CgroupDriver {
             try makeLeaf(runDir, below: levels, made: &made) { dir in
                 guard dir != runDir else { return }
                 try enableControllers(at: root + dir.dropFirst(rootDirectory.count))
-                if dir == rootDirectory + "/tenants" { try ensureDeviceFilter(dir) }
+                if dir == rootDirectory + "/tenants" && enforcement.devices { try ensureDeviceFilter(dir) }
             }
             if let quota = r.cpuQuotaMicros, enforcement.cpuMax {
                 try Sys.write(runDir + "/cpu.max", "\(quota) \(Resources.cpuPeriodMicros)")
@@ -190,7 +188,7 @@ public struct CgroupV2Driver: CgroupDriver {
             if enforcement.devices {
                 applied.devices = true   // attached at <root>/tenants, which every run is below
             } else {
-                warnings.append("devices: no device allow-list on this host (cgroup v2 device programs need a cgroup2 mount)")
+                warnings.append(noDeviceAllowList)
             }
         } catch {
             made.rollback()
@@ -201,24 +199,6 @@ public struct CgroupV2Driver: CgroupDriver {
         return RunCgroup(unifiedPath: runDir, joinFiles: [], oomControlDirectory: nil,
                          statFiles: statNames.map { ($0, runDir + "/" + $0) },
                          directories: [runDir], applied: applied, warnings: warnings)
-    }
-
-    /// Attaches the BPF program of `DeviceRule.jobDefaults` to `<root>/tenants` unless one is
-    /// there: with BPF_F_ALLOW_MULTI it holds for every cgroup below (every run), and the
-    /// attachment lasts as long as the cgroup. Once per host, not once per launch; two
-    /// launchers racing may attach two identical programs, which is harmless.
-    func ensureDeviceFilter(_ dir: String) throws {
-        guard enforcement.devices else { return }
-        let fd = try Sys.retrying(.cgroup, "open \(dir)") { open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
-        defer { close(fd) }
-        if berth_device_filter_count(fd) > 0 { return }
-        var count: Int32 = 0
-        let rules = berth_device_rules_default(&count)
-        guard berth_device_filter_attach(fd, rules, count) == 0 else {
-            let e = errno
-            let log = String(cString: berth_device_filter_log())
-            throw BerthError(.cgroup, "attach the device allow-list (BPF) to \(dir): \(Sys.errnoText(e))" + (log.isEmpty ? "" : "; verifier: \(log.prefix(200))"), errno: e)
-        }
     }
 
     public func removeIdleTree(tenant: TenantID?) {
