@@ -220,6 +220,17 @@ static void job_exec(int pipe_fd) {
 // The job's ends of the relayed stdio pipes: stdin's read end, stdout's and stderr's write ends.
 static int job_stdio[3] = {-1, -1, -1};
 
+// The run must not outlive its supervisor: nothing would enforce its timeout, kill it or
+// remove its cgroup. The child (the run's init, or the job) gets SIGKILL when the shim dies.
+// If the shim died before the request took, the error pipe has no reader any more (the shim
+// holds its only read end): poll shows POLLERR on the write end, and the child leaves. (Its
+// pid cannot tell: the shim is outside the run's PID namespace.)
+static void die_with_the_shim(int pipe_fd) {
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) child_fail(pipe_fd, 1);
+    struct pollfd p = { pipe_fd, POLLOUT, 0 };
+    if (poll(&p, 1, 0) < 0 || (p.revents & POLLERR)) _exit(137);
+}
+
 // The cloned child. Without a sandbox it becomes the job; with one it is PID 1 of the run.
 static void child_setup(int pipe_fd, int status_fd, const char *extra_join) {
     // 1. reset signals, and join the v1 cgroups (hybrid)
@@ -227,6 +238,7 @@ static void child_setup(int pipe_fd, int status_fd, const char *extra_join) {
     memset(&dfl, 0, sizeof(dfl));
     dfl.sa_handler = SIG_DFL;
     for (int s = 1; s < NSIG; s++) sigaction(s, &dfl, NULL);
+    die_with_the_shim(pipe_fd);
     if (extra_join && write_str(extra_join, "0") != 0) child_fail(pipe_fd, 1);
     for (int i = 0; i < cfg.njoins; i++)
         if (write_str(cfg.joins[i], "0") != 0) child_fail(pipe_fd, 1);
@@ -244,6 +256,7 @@ static void child_setup(int pipe_fd, int status_fd, const char *extra_join) {
     sigset_t all;
     sigfillset(&all);
     sigprocmask(SIG_BLOCK, &all, NULL);
+    sandbox_operation = "fork the job";
     pid_t job = fork();
     if (job < 0) child_fail(pipe_fd, 3);
     if (job == 0) job_exec(pipe_fd);
@@ -495,8 +508,10 @@ static void finish(struct outcome *o, long long empty_within_ms) __attribute__((
 static void finish(struct outcome *o, long long empty_within_ms) {
     kill_cgroup();
     o->stuck = wait_empty(empty_within_ms) != 0;
-    relay_drain(o->stuck ? 0 : 1000);
     o->ended_ns = realtime_ns();
+    // What the job wrote last still reaches the caller, within a bound: a second after a run
+    // that ended by itself, a moment after one Berth stopped (its timeout holds).
+    relay_drain(o->stuck ? 0 : o->how == HOW_TIMEOUT || o->how == HOW_STOPPED ? 100 : 1000);
     o->state = "ended";
     collect_stats();
     o->cgroup_removed = !o->stuck && remove_cgroups();
@@ -548,6 +563,9 @@ static int make_relays(void) {
         if (pipe2(p, O_CLOEXEC) != 0) return -1;
         int shim_end = fd == 0 ? p[1] : p[0];
         job_stdio[fd] = fd == 0 ? p[0] : p[1];
+        // The job's own pipes: it may reopen them (`echo x > /dev/stdout`), which reaches only
+        // the relay, never the caller's file or terminal.
+        if (sb.uid >= 0 && fchown(job_stdio[fd], (uid_t)sb.uid, (gid_t)sb.gid) != 0) return -1;
         if (fcntl(shim_end, F_SETFL, O_NONBLOCK) != 0) return -1;
         relays[fd] = fd == 0 ? (struct relay){ .from = 0, .to = shim_end } : (struct relay){ .from = shim_end, .to = fd };
     }
@@ -604,6 +622,7 @@ int main(int argc, char **argv) {
         // children, so one more fork makes the run's PID 1, and the middle process relays.
         pid = fork();
         if (pid == 0) {
+            die_with_the_shim(errpipe[1]);
             char procs[4096];
             snprintf(procs, sizeof(procs), "%s/cgroup.procs", cfg.cgroup);
             close(errpipe[0]);

@@ -46,7 +46,7 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("runtime-dir"), help: "Berth's runtime directory: status files, run roots (default /run/berth).") var runtimeDir: String = "/run/berth"
     @Option(name: .customLong("state-dir"), help: "Berth's state directory: tenant uids (default /var/lib/berth).") var stateDir: String = "/var/lib/berth"
     @Option(name: .customLong("checkpoint-root"), help: "The checkpoint root (default <state-dir>/checkpoints).") var checkpointRoot: String?
-    @Option(name: .customLong("status-keep-last"), help: "Operator setting: how many ended runs' status files to keep (default 1000).") var statusKeepLast: Int = 1000
+    @Option(name: .customLong("status-keep-last"), help: "Operator setting: how many ended runs' status files to keep (default 1000).") var statusKeepLast: String = "1000"
     @Option(name: .customLong("status-max-age"), help: "Operator setting: remove ended runs' status files older than this (default 168h).") var statusMaxAge: String = "168h"
     @Argument(parsing: .postTerminator, help: "The command and its arguments, after --.") var command: [String] = []
 
@@ -62,6 +62,7 @@ struct Run: ParsableCommand {
         layout.stateDirectory = stateDir
         layout.checkpointRoot = checkpointRoot ?? stateDir + "/checkpoints"
         layout.allowUnconfined = ProcessInfo.processInfo.environment["BERTH_ALLOW_UNCONFINED"] == "1"
+        try layout.validate()
         var cwd = workdir ?? FileManager.default.currentDirectoryPath
         if workdir == nil && layout.hidesFromJobs(cwd) {
             printError("berth: warning: the current directory \(cwd) is hidden from jobs; the job starts in / (use --workdir)")
@@ -78,7 +79,16 @@ struct Run: ParsableCommand {
         if let seccomp { spec.seccomp = try SeccompProfileName(parsing: seccomp) }
         spec.environment += ["BERTH_TENANT=\(spec.tenant)", "BERTH_JOB_ID=\(spec.jobID)", "BERTH_RUN_ID=\(spec.runID)"]
 
-        let retention = try StatusRetention(keepLast: statusKeepLast, maxAgeSeconds: try parseDuration(statusMaxAge, field: "status-max-age") / 1000)
+        guard statusKeepLast.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), let keepLast = Int(statusKeepLast), keepLast <= 1_000_000 else {
+            throw BerthError.invalid("status-keep-last", "must be a whole number from 0 to 1000000", got: statusKeepLast)
+        }
+        let retention = try StatusRetention(keepLast: keepLast, maxAgeSeconds: try parseDuration(statusMaxAge, field: "status-max-age") / 1000)
+        // Opened before the job starts: a summary that cannot be written is found out now.
+        var summaryFD: Int32 = -1
+        if let summaryFile {
+            summaryFD = open(summaryFile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            guard summaryFD >= 0 else { throw BerthError.invalid("summary-file", "cannot be written: \(String(cString: strerror(errno)))", got: summaryFile) }
+        }
         let launcher = try Launcher(driver: try Launcher.hostDriver(cgroupRoot: cgroupRoot), layout: layout)
         for sig in [SIGINT, SIGTERM, SIGHUP] { signal(sig, SIG_IGN) }
         let started: StartedRun
@@ -117,8 +127,12 @@ struct Run: ParsableCommand {
         report.cleanupErrors = cleanupErrors
         let text = json ? report.json : report.line
         if let summaryFile {
-            guard FileManager.default.createFile(atPath: summaryFile, contents: Array((text + "\n").utf8).withUnsafeBytes { Data($0) }) else {
-                throw BerthError(.system, "summary-file: cannot write \(summaryFile)")
+            let bytes = Array((text + "\n").utf8)
+            let written = bytes.withUnsafeBytes { write(summaryFD, $0.baseAddress, $0.count) }
+            let e = errno
+            guard written == bytes.count, close(summaryFD) == 0 else {
+                printError("berth: summary-file: cannot write \(summaryFile): \(String(cString: strerror(written < 0 ? e : errno)))")
+                Glibc.exit(125)
             }
         } else {
             printError(text)

@@ -250,6 +250,53 @@ struct IsolationTests {
         #expect(refused.status == 125 && refused.stderr.contains("cap: is never granted"), "\(refused.stderr)")
     }
 
+    @Test func theSummaryFileIsWrittenInPlaceAndCheckedFirst() throws {
+        // Written through, never replaced by rename: a device or a link stays what it was.
+        let scratch = try Host.scratch()
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        #expect(mknod(scratch + "/null", S_IFCHR | 0o666, dev_t(1 << 8 | 3)) == 0)
+        let r = try Command.run([berth, "run", "--summary-file", scratch + "/null", "--", "true"])
+        var st = stat()
+        #expect(r.status == 0 && stat(scratch + "/null", &st) == 0 && (st.st_mode & S_IFMT) == S_IFCHR, "the device was replaced")
+        // An unwritable summary is found out before the job runs.
+        let bad = try Command.run([berth, "run", "--summary-file", scratch + "/missing/x", "--", "sh", "-c", "echo ran"])
+        #expect(bad.status == 125 && bad.stdout.isEmpty && bad.stderr.contains("summary-file:"), "\(bad.stdout) \(bad.stderr)")
+    }
+
+    @Test(arguments: [
+        (["run", "--cgroup-root", "/a/../..", "--", "true"], "cgroup-root:"),
+        (["run", "--runtime-dir", "/", "--", "true"], "runtime-dir:"),
+        (["run", "--runtime-dir", "relative", "--", "true"], "runtime-dir:"),
+        (["run", "--checkpoint-root", "/etc", "--", "true"], "checkpoint-root:"),
+        (["run", "--state-dir", "/usr/lib/berth", "--", "true"], "state-dir:"),
+        (["run", "--runtime-dir", "/var/tmp/berth-same", "--state-dir", "/var/tmp/berth-same", "--", "true"], "state-dir:"),
+        (["run", "--pids", "1", "--", "true"], "pids:"),
+        (["run", "--status-keep-last", "+5", "--", "true"], "status-keep-last:"),
+    ])
+    func hostileOperatorSettingsAreRefusedBeforeAnythingIsMade(args: [String], mention: String) throws {
+        let r = try Command.run([berth] + args)
+        #expect(r.status == 125 && r.stderr.hasPrefix("berth: \(mention)"), "\(r.stderr)")
+        for made in ["/runs", "/roots", "/checkpoints", "/relative", "/var/tmp/berth-same"] {
+            #expect(!FileManager.default.fileExists(atPath: made), "\(made) was made")
+        }
+        #expect(Host.leftoverCgroups().isEmpty && !FileManager.default.fileExists(atPath: "/sys/fs/cgroup/tenants"))
+    }
+
+    @Test func aKilledShimTakesItsRunWithIt() throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: berth)
+        p.arguments = ["run", "--timeout", "30s", "--", "sleep", "27"]
+        p.standardError = Pipe()
+        try p.run()
+        usleep(600_000)
+        try Command.run(["/usr/bin/pkill", "-9", "-f", "berth-shim.*sleep 27"])
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 125)
+        let left = try Command.run(["/usr/bin/pgrep", "-f", "^sleep 27"])
+        #expect(left.stdout.isEmpty, "the job outlived its shim: \(left.stdout)")
+        #expect(Host.leftoverCgroups().isEmpty)
+    }
+
     @Test func theBenchmarkHasAHelpAndRefusesGarbage() throws {
         let help = try Command.run([Host.binDir + "/berth-bench", "--help"])
         #expect(help.status == 0 && help.stdout.hasPrefix("usage: berth-bench"))

@@ -24,6 +24,7 @@ public struct Launcher: Sendable {
     public init(driver: any CgroupDriver, shimPath: String? = nil, layout: HostLayout = HostLayout()) throws {
         self.driver = driver
         self.shimPath = shimPath ?? Launcher.defaultShimPath()
+        try layout.validate()
         for dir in [layout.runtimeDirectory, layout.statusDirectory, layout.rootsDirectory, layout.stateDirectory] {
             try CheckpointTree.makeDirectories(dir, mode: 0o700)
         }
@@ -95,6 +96,7 @@ public struct Launcher: Sendable {
 
     /// The host's driver, detected by statfs magic, for the cgroups this process is in.
     public static func hostDriver(cgroupRoot: String? = nil, mount: String = "/sys/fs/cgroup") throws -> any CgroupDriver {
+        if let cgroupRoot { try HostLayout.checkPath(cgroupRoot, field: "cgroup-root") }
         let own = ownCgroups()
         switch try CgroupMode.detect(mount: mount) {
         case .v2: return CgroupV2Driver(mount: mount, explicitRoot: cgroupRoot, ownCgroup: own[""] ?? "/")
@@ -109,6 +111,9 @@ public struct Launcher: Sendable {
         guard !spec.argv.isEmpty else { throw BerthError.invalid("command", "must not be empty") }
         var spec = spec
         if spec.resources.pids == nil { spec.resources.pids = layout.defaultPids }
+        if spec.sandboxed, let pids = spec.resources.pids, pids < 2 {
+            throw BerthError.invalid("pids", "must be at least 2 for a sandboxed job: its init and the job itself", got: String(pids))
+        }
         let shortfalls = driver.enforcement.shortfalls(spec.resources)
         if spec.strict && !shortfalls.isEmpty {
             throw BerthError(.unsupported, "strict mode: " + shortfalls.joined(separator: "; "))
@@ -247,6 +252,19 @@ public struct StartedRun: Sendable {
     /// The mount point of the run's root tree, which the shim removes at the end.
     let rootDirectory: String?
 
+    /// Kills whatever is left in a run's cgroup, waits (up to 5 s) until it is empty, and
+    /// removes it. Returns whether it is gone.
+    static func killAndRemove(_ cgroup: RunCgroup, driver: any CgroupDriver) -> Bool {
+        try? Sys.write(cgroup.unifiedPath + "/cgroup.kill", "1")
+        for _ in 0..<500 {
+            let events = Sys.read(cgroup.unifiedPath + "/cgroup.events") ?? ""
+            if events.isEmpty || events.contains("populated 0") { break }
+            usleep(10_000)
+        }
+        driver.removeRun(cgroup)
+        return cgroup.directories.allSatisfy { access($0, F_OK) != 0 }
+    }
+
     /// Forwards a signal to the shim, which passes SIGINT/SIGTERM on to the job and
     /// escalates after the grace period.
     public func signal(_ sig: Int32) { kill(shimPID, sig) }
@@ -256,11 +274,15 @@ public struct StartedRun: Sendable {
         var status: Int32 = 0
         while waitpid(shimPID, &status, 0) < 0 && errno == EINTR {}
         guard let s = ShimStatus.read(statusPath), s.state == "ended" else {
-            // The shim died before its own teardown: do what it would have.
-            driver.removeRun(cgroup)
+            // The shim died before its own teardown (its run's init got SIGKILL with it): do
+            // what it would have, and say what happened.
+            let removed = Self.killAndRemove(cgroup, driver: driver)
             if let rootDirectory { _ = rmdir(rootDirectory) }
-            return RunResult(spec: spec, ending: .launchFailed(message: "the shim ended (wait status \(status)) without writing \(statusPath)"),
-                             stats: RunStats(), wallMillis: 0, cgroup: cgroup, stuck: false, cgroupRemoved: false, jobPID: 0)
+            let how = (status & 0x7f) != 0 ? "was killed by signal \(status & 0x7f)" : "exited with \((status >> 8) & 0xff)"
+            let running = ShimStatus.read(statusPath)
+            let wall = running.map { Int((StatusRetention.currentNanos() - $0.startedNanos) / 1_000_000) } ?? 0
+            return RunResult(spec: spec, ending: .launchFailed(message: "the run's supervisor (berth-shim) \(how) before the run ended; the run was killed"),
+                             stats: RunStats(), wallMillis: wall, cgroup: cgroup, stuck: !removed, cgroupRemoved: removed, jobPID: running?.pid ?? 0)
         }
         return RunResult(spec: spec, status: s, cgroup: cgroup, driver: driver)
     }

@@ -71,6 +71,7 @@ public struct HostLayout: Sendable {
             defer { free(resolved) }
             return String(cString: resolved)
         }
+        try copy.validate()
         try copy.checkCheckpointRootIsReachable()
         return copy
     }
@@ -89,6 +90,42 @@ public struct HostLayout: Sendable {
             guard st.st_mode & S_IXOTH != 0 else {
                 throw BerthError.invalid("checkpoint-root", "jobs cannot reach it: \(path) is not searchable by others (mode \(String(st.st_mode & 0o7777, radix: 8)))", got: checkpointRoot)
             }
+        }
+    }
+
+    /// Directories of the system Berth never puts its own in.
+    static let systemDirectories = ["/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc",
+                                    "/sbin", "/sys", "/usr"]
+
+    /// An operator's path: absolute, without `.` or `..`, NUL or newlines, shorter than PATH_MAX.
+    public static func checkPath(_ path: String, field: String) throws {
+        let components = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+        guard path.hasPrefix("/"), path.utf8.count < 4096, !path.contains("\0"), !path.contains("\n"),
+              !components.contains(where: { $0 == "." || $0 == ".." }) else {
+            throw BerthError.invalid(field, "must be an absolute path without '.' or '..'", got: path)
+        }
+    }
+
+    /// Checks Berth's directories before anything is made: absolute, not `/` or a system
+    /// directory (or inside one), and apart from each other. `resolvingSymlinks` checks the
+    /// resolved paths again.
+    public func validate() throws {
+        let fields = [("runtime-dir", runtimeDirectory), ("state-dir", stateDirectory), ("checkpoint-root", checkpointRoot)]
+        for (field, path) in fields {
+            try Self.checkPath(path, field: field)
+            let p = "/" + path.split(separator: "/").joined(separator: "/")
+            guard p != "/" else { throw BerthError.invalid(field, "must not be /", got: path) }
+            if let system = Self.systemDirectories.first(where: { p == $0 || p.hasPrefix($0 + "/") }) {
+                throw BerthError.invalid(field, "must not be in \(system), a system directory", got: path)
+            }
+        }
+        let (runtime, state, checkpoints) = (normalized(runtimeDirectory), normalized(stateDirectory), normalized(checkpointRoot))
+        func within(_ a: String, _ b: String) -> Bool { a == b || a.hasPrefix(b + "/") }
+        if within(runtime, state) || within(state, runtime) {
+            throw BerthError.invalid("state-dir", "must be apart from the runtime-dir (\(runtimeDirectory))", got: stateDirectory)
+        }
+        if within(checkpoints, runtime) || within(runtime, checkpoints) || checkpoints == state || within(state, checkpoints) {
+            throw BerthError.invalid("checkpoint-root", "must be apart from the runtime-dir and not hold the state-dir", got: checkpointRoot)
         }
     }
 
