@@ -27,17 +27,21 @@ public struct BerthError: Error, CustomStringConvertible, Sendable, Equatable {
     public let message: String
     /// The errno of the failed system call, when one failed.
     public let errno: Int32?
+    /// The spec field or flag that broke a rule (`memory`, `workdir`), for an API to return
+    /// beside the message; nil for failures that are not a field's.
+    public let field: String?
 
-    public init(_ code: Code, _ message: String, errno: Int32? = nil) {
+    public init(_ code: Code, _ message: String, errno: Int32? = nil, field: String? = nil) {
         self.code = code
         self.message = message
         self.errno = errno
+        self.field = field
     }
 
     /// A spec error: `field: rule (got 'value')`.
     public static func invalid(_ field: String, _ rule: String, got value: String? = nil) -> BerthError {
         let shown = value.map { " (got '\(Self.printable($0))')" } ?? ""
-        return BerthError(.invalidSpec, "\(field): \(rule)\(shown)")
+        return BerthError(.invalidSpec, "\(field): \(rule)\(shown)", field: field)
     }
 
     public var description: String { message }

@@ -63,12 +63,10 @@ struct Run: ParsableCommand {
         layout.checkpointRoot = checkpointRoot ?? stateDir + "/checkpoints"
         layout.allowUnconfined = ProcessInfo.processInfo.environment["BERTH_ALLOW_UNCONFINED"] == "1"
         try layout.validate()
-        var cwd = workdir ?? FileManager.default.currentDirectoryPath
-        if workdir == nil && layout.hidesFromJobs(cwd) {
-            printError("berth: warning: the current directory \(cwd) is hidden from jobs; the job starts in / (use --workdir)")
-            cwd = "/"
-        }
-        var spec = RunSpec(argv: argv, environment: try jobEnvironment(), workingDirectory: cwd)
+        let (cwd, warning) = layout.startingDirectory(requested: workdir, current: FileManager.default.currentDirectoryPath)
+        if let warning { printError("berth: warning: \(warning)") }
+        let environment = try JobEnvironment.build(requested: env, caller: ProcessInfo.processInfo.environment)
+        var spec = RunSpec(argv: argv, environment: environment, workingDirectory: cwd)
         spec.resources = try Resources(parsing: request)
         if let tenant { spec.tenant = try TenantName(tenant) }
         if let timeout { spec.timeoutMillis = try parseDuration(timeout, field: "timeout") }
@@ -138,27 +136,5 @@ struct Run: ParsableCommand {
             printError(text)
         }
         Glibc.exit(cleanupErrors.isEmpty ? result.ending.exitCode : 125)
-    }
-
-    /// The job's environment: a fixed PATH, HOME=/tmp (home directories are hidden from jobs),
-    /// the caller's TERM and LANG, plus what `--env` adds. Nothing else of the caller's
-    /// environment reaches the job.
-    func jobEnvironment() throws -> [String] {
-        var vars: [(String, String)] = [("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"), ("HOME", "/tmp")]
-        let here = ProcessInfo.processInfo.environment
-        for name in ["TERM", "LANG"] { if let v = here[name] { vars.append((name, v)) } }
-        for item in env {
-            let parts = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let key = String(parts[0])
-            guard !key.isEmpty, key.utf8.allSatisfy({ $0 == 95 || ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) }),
-                  !key.hasPrefix("BERTH_") else {
-                throw BerthError.invalid("env", "names must be letters, digits and '_', and not start with BERTH_", got: item)
-            }
-            guard !item.contains("\0") else { throw BerthError.invalid("env", "must not contain NUL", got: item) }
-            let value = parts.count == 2 ? String(parts[1]) : (here[key] ?? "")
-            vars.removeAll { $0.0 == key }
-            vars.append((key, value))
-        }
-        return vars.map { "\($0.0)=\($0.1)" }
     }
 }

@@ -133,6 +133,13 @@ import Testing
         #expect(throws: BerthError.self) { try TenantName(name) }
     }
 
+    @Test func specErrorsCarryTheirField() {
+        #expect(BerthError.invalid("memory", "must be at least one page").field == "memory")
+        #expect(BerthError(.system, "open x: No such file").field == nil)
+        #expect(throws: BerthError.self) { try TenantName("../x") }
+        do { _ = try TenantName("../x") } catch let e as BerthError { #expect(e.field == "tenant" && e.code == .invalidSpec) } catch {}
+    }
+
     @Test func runIDsAreDistinctAndParse() {
         let a = RunID(), b = RunID()
         #expect(a != b)
@@ -152,5 +159,19 @@ import Testing
         #expect(RunEnding.execFailed(errno: 13).exitCode == 126)
         #expect(RunEnding.execFailed(errno: 2).exitCode == 127)
         #expect(RunEnding.stopped(signal: 2).exitCode == 130)
+    }
+}
+
+@Suite struct JobEnvironmentTests {
+    @Test func onlyTheFixedVariablesTermLangAndWhatIsAsked() throws {
+        let caller = ["TERM": "xterm", "SECRET": "daemon-only", "FROM_CALLER": "copied", "PATH": "/caller/bin"]
+        let env = try JobEnvironment.build(requested: ["GREETING=hello", "FROM_CALLER", "GREETING=again"], caller: caller)
+        #expect(env == ["PATH=\(JobEnvironment.path)", "HOME=/tmp", "TERM=xterm", "FROM_CALLER=copied", "GREETING=again"])
+    }
+
+    @Test(arguments: ["BERTH_RUN_ID=x", "=x", "A-B=1", "A B=1", "ä=1", "A=\u{0}"])
+    func badNamesAreRefusedNamingTheField(item: String) {
+        #expect(throws: BerthError.self) { try JobEnvironment.build(requested: [item], caller: [:]) }
+        do { _ = try JobEnvironment.build(requested: [item], caller: [:]) } catch let e as BerthError { #expect(e.field == "env") } catch {}
     }
 }

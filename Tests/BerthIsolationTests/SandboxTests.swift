@@ -72,6 +72,20 @@ import BerthCore
 @Suite struct HostLayoutTests {
     let layout = HostLayout()
 
+    @Test func jobsStartWhereAskedOrWhereTheyCanSee() {
+        #expect(layout.startingDirectory(requested: "/srv", current: "/root/x") == ("/srv", nil))
+        #expect(layout.startingDirectory(requested: nil, current: "/opt/work") == ("/opt/work", nil))
+        let hidden = layout.startingDirectory(requested: nil, current: "/root/clone")
+        #expect(hidden.path == "/" && hidden.warning?.contains("hidden from jobs") == true)
+    }
+
+    @Test(arguments: [("/", "runtime-dir"), ("relative", "runtime-dir"), ("/etc/berth", "runtime-dir"), ("/a/../b", "runtime-dir")])
+    func operatorPathsAreChecked(path: String, field: String) {
+        var l = HostLayout()
+        l.runtimeDirectory = path
+        do { try l.validate(); Issue.record("\(path) accepted") } catch let e as BerthError { #expect(e.field == field) } catch {}
+    }
+
     @Test(arguments: ["/proc/self/fd/7", "/proc/1/root", "/usr/../etc", "relative", "/home/alice", "/root", "/tmp/x",
                       "/var/lib/berth", "/run/berth/runs", "/sys/fs/cgroup", "/nonexistent", "/etc/passwd", "/./usr"])
     func rejectedWorkingDirectories(path: String) {

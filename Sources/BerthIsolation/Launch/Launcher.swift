@@ -62,12 +62,12 @@ public struct Launcher: Sendable {
     public func releaseTenant(_ name: TenantName) throws {
         guard let tenant = try tenants.lookup(name) else { return }
         if driver.hasRuns(tenant: tenant.id) {
-            throw BerthError(.invalidSpec, "tenant: \(name) still has runs on this host; stop them first")
+            throw BerthError(.invalidSpec, "tenant: \(name) still has runs on this host; stop them first", field: "tenant")
         }
         try checkpoints.removeTenantDirectory(tenant: tenant.id)
         driver.removeIdleTree(tenant: tenant.id)
         if driver.hasRuns(tenant: tenant.id) {
-            throw BerthError(.invalidSpec, "tenant: \(name) started a run while being removed")
+            throw BerthError(.invalidSpec, "tenant: \(name) started a run while being removed", field: "tenant")
         }
         try tenants.release(name)
     }

@@ -142,6 +142,14 @@ public struct HostLayout: Sendable {
         (masked + Self.privateDirectories + ["/proc", "/sys", "/dev"]).contains { path == $0 || path.hasPrefix($0 + "/") }
     }
 
+    /// Where a job starts: the requested directory, or else the caller's current one unless
+    /// jobs cannot see it, then `/` with a warning to show.
+    public func startingDirectory(requested: String?, current: String) -> (path: String, warning: String?) {
+        if let requested { return (requested, nil) }
+        guard hidesFromJobs(current) else { return (current, nil) }
+        return ("/", "the current directory \(current) is hidden from jobs; the job starts in / (use --workdir)")
+    }
+
     /// Checks a working directory (B2): absolute, no `.`/`..`, no symlink on the way, not a
     /// kernel view or a hidden directory, and an existing directory — or inside the job's own
     /// checkpoint subtree.
