@@ -103,6 +103,8 @@ public struct AppliedLimits: Sendable, Equatable, Codable {
     public var devices = false
     /// The job's checkpoint subtree is limited to this many bytes (a project quota); nil: not limited.
     public var checkpointBytes: Int?
+    /// Capabilities granted to the job as ambient ones, by libcap's names.
+    public var capabilities: [String] = []
     public init() {}
 }
 

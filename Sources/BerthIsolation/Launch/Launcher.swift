@@ -131,6 +131,7 @@ public struct Launcher: Sendable {
         let checkpointDir = checkpoints.path(tenant: tenant.id, job: spec.jobID)
         let newRoot = layout.rootsDirectory + "/" + spec.runID.rawValue
         var uid: UInt32 = 0
+        let granted = spec.sandboxed ? try GrantedCapabilities(parsing: spec.capabilities) : GrantedCapabilities()
         if spec.sandboxed {
             uid = tenant.uid
             try layout.validateWorkingDirectory(spec.workingDirectory, checkpointDirectory: checkpointDir)
@@ -138,7 +139,7 @@ public struct Launcher: Sendable {
             sandboxArgs = ["--uid", String(uid), "--gid", String(uid), "--nofile", String(layout.jobFileLimit),
                            "--newroot", newRoot, "--hostname", spec.runID.rawValue, "--tmpfs-size", String(layout.tmpfsSizeBytes)]
             if let program = try seccompProgram(spec.seccomp) { sandboxArgs += ["--seccomp", program] }
-            for cap in try GrantedCapabilities(parsing: spec.capabilities).numbers { sandboxArgs += ["--cap", String(cap)] }
+            for cap in granted.numbers { sandboxArgs += ["--cap", String(cap)] }
             for dir in layout.masked { sandboxArgs += ["--mask", dir] }
             for dir in HostLayout.privateDirectories { sandboxArgs += ["--tmpfs", dir] }
             sandboxArgs += ["--bind", "\(checkpointDir)=\(checkpointDir)"]
@@ -156,7 +157,10 @@ public struct Launcher: Sendable {
             // removed an idle one since init.
             let place = RunPlace(tenant: tenant.id, job: spec.jobID, run: spec.runID)
             var cgroup = try driver.createRun(place, resources: spec.resources, ioDevice: device)
-            if spec.sandboxed { cgroup.applied.checkpointBytes = checkpoints.quota?.bytes }
+            if spec.sandboxed {
+                cgroup.applied.checkpointBytes = checkpoints.quota?.bytes
+                cgroup.applied.capabilities = granted.names
+            }
             undo.append { driver.removeRun(cgroup) }
             var args = [shimPath, "--status", statusPath(spec.runID), "--cgroup", cgroup.unifiedPath, "--cwd", spec.workingDirectory]
             for file in cgroup.joinFiles { args += ["--join", file] }

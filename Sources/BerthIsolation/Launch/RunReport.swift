@@ -19,13 +19,11 @@ public struct RunReport: Encodable, Sendable {
     public var stuck: Bool
     public var cgroupRemoved: Bool
     public var cgroupPath: String
-    /// Capabilities the operator granted the job (ambient), by libcap's names.
-    public var capabilities: [String]
     /// What Berth could not remove after the run (then `berth run` exits 125).
     public var cleanupErrors: [String] = []
 
     enum CodingKeys: String, CodingKey {
-        case tenant, reason, summary, stats, applied, warnings, stuck, capabilities
+        case tenant, reason, summary, stats, applied, warnings, stuck
         case cleanupErrors = "cleanup_errors"
         case jobID = "job_id", runID = "run_id", exitCode = "exit_code", wallMillis = "wall_ms", cgroupRemoved = "cgroup_removed", cgroupPath = "cgroup"
     }
@@ -44,7 +42,6 @@ public struct RunReport: Encodable, Sendable {
         stuck = r.stuck
         cgroupRemoved = r.cgroupRemoved
         cgroupPath = r.cgroup.unifiedPath
-        capabilities = (try? GrantedCapabilities(parsing: r.spec.capabilities).names) ?? []
     }
 
     /// One line: why it ended, cpu time, peak memory, bytes read and written, time throttled.
@@ -61,7 +58,7 @@ public struct RunReport: Encodable, Sendable {
         }
         if let refused = stats.pids.maxEvents, refused > 0 { parts.append("\(refused) forks refused at pids limit") }
         parts.append("wall \(seconds(wallMillis * 1000))")
-        if !capabilities.isEmpty { parts.append("capabilities " + capabilities.joined(separator: ",")) }
+        if !applied.capabilities.isEmpty { parts.append("capabilities " + applied.capabilities.joined(separator: ",")) }
         for error in cleanupErrors { parts.append("CLEANUP FAILED: \(error)") }
         if stuck { parts.append("STUCK: processes remain in \(cgroupPath)") }
         else if !cgroupRemoved { parts.append("cgroup not removed: \(cgroupPath)") }

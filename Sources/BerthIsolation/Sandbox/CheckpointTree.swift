@@ -63,26 +63,12 @@ public struct CheckpointTree: Sendable {
         if tenantFD < 0 && errno == ENOENT { return }
         guard tenantFD >= 0 else { throw refusal("remove \(tenant)/\(job)", errno) }
         defer { close(tenantFD) }
-        let jobFD = berth_openat2_beneath(tenantFD, job.rawValue, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0)
-        if jobFD < 0 && errno == ENOENT { return }
-        guard jobFD >= 0 else { throw refusal("remove \(tenant)/\(job)", errno) }
-        defer { close(jobFD) }
-        let jobPath = path(tenant: tenant, job: job)
-        let project = quota == nil ? 0 : berth_project_id(jobFD)
-        try Self.removeContents(of: jobFD, path: jobPath)
-        if project > 0 { CheckpointQuota.release(UInt32(project), through: tenantFD) }
-        while unlinkat(tenantFD, job.rawValue, AT_REMOVEDIR) != 0 {
-            let e = errno
-            if e == EINTR { continue }
-            if e == ENOENT { return }
-            let why = SubtreeRemoval.reason(Array(job.rawValue.utf8CString), in: tenantFD, directoryShown: "\(root)/\(tenant.rawValue)").map { ": \($0)" } ?? ""
-            throw BerthError(.system, "remove \(jobPath): \(Sys.errnoText(e))\(why)")
-        }
+        try removeJob(job.rawValue, in: tenantFD, tenant: tenant)
     }
 
-    /// Removes a tenant's whole subtree, every job's checkpoints in it: the last step of
-    /// removing a tenant, once none of its runs is left. Bounded in fds and never following a
-    /// link, as `removeJobDirectory`.
+    /// Removes a tenant's whole subtree, every job's checkpoints in it (each as
+    /// `removeJobDirectory` does, so its project quota is released too): the last step of
+    /// removing a tenant, once none of its runs is left.
     public func removeTenantDirectory(tenant: TenantID) throws {
         let rootFD = try openRoot()
         defer { close(rootFD) }
@@ -90,12 +76,38 @@ public struct CheckpointTree: Sendable {
         if tenantFD < 0 && errno == ENOENT { return }
         guard tenantFD >= 0 else { throw refusal("remove \(tenant)", errno) }
         defer { close(tenantFD) }
-        try Self.removeContents(of: tenantFD, path: "\(root)/\(tenant.rawValue)")
-        while unlinkat(rootFD, tenant.rawValue, AT_REMOVEDIR) != 0 {
+        for (name, _) in try Sys.entries(of: tenantFD, shown: "\(root)/\(tenant.rawValue)") {
+            try removeJob(String(decoding: name.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self), in: tenantFD, tenant: tenant)
+        }
+        try Self.removeDirectory(tenant.rawValue, in: rootFD, shown: "\(root)/\(tenant.rawValue)", parentShown: root)
+    }
+
+    /// Removes the entry `name` of a tenant's directory: a job's subtree, whose project quota
+    /// is released once it is gone (or anything else found there).
+    func removeJob(_ name: String, in tenantFD: Int32, tenant: TenantID) throws {
+        let shown = "\(root)/\(tenant.rawValue)/\(name)"
+        let jobFD = berth_openat2_beneath(tenantFD, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0)
+        if jobFD < 0 && errno == ENOENT { return }
+        if jobFD < 0 && errno == ENOTDIR {
+            try Sys.retrying(.system, "remove \(shown)") { unlinkat(tenantFD, name, 0) }
+            return
+        }
+        guard jobFD >= 0 else { throw refusal("remove \(tenant)/\(name)", errno) }
+        defer { close(jobFD) }
+        let project = quota == nil ? 0 : berth_project_id(jobFD)
+        try Self.removeContents(of: jobFD, path: shown)
+        try Self.removeDirectory(name, in: tenantFD, shown: shown, parentShown: "\(root)/\(tenant.rawValue)")
+        if project > 0 { CheckpointQuota.release(UInt32(project), through: tenantFD) }
+    }
+
+    /// rmdir of an emptied directory, saying why when it cannot be (an immutable one, say).
+    static func removeDirectory(_ name: String, in parentFD: Int32, shown: String, parentShown: String) throws {
+        while unlinkat(parentFD, name, AT_REMOVEDIR) != 0 {
             let e = errno
             if e == EINTR { continue }
             if e == ENOENT { return }
-            throw BerthError(.system, "remove \(root)/\(tenant.rawValue): \(Sys.errnoText(e))", errno: e)
+            let why = SubtreeRemoval.reason(Array(name.utf8CString), in: parentFD, directoryShown: parentShown).map { ": \($0)" } ?? ""
+            throw BerthError(.system, "remove \(shown): \(Sys.errnoText(e))\(why)", errno: e)
         }
     }
 
