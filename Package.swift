@@ -12,6 +12,13 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // The model: ids, specs, resources and units, errors. No I/O.
@@ -40,6 +47,46 @@ let package = Package(
         .executableTarget(name: "berth-probe", dependencies: ["CNoSwiftRuntime"],
                           linkerSettings: [.unsafeFlags(["-static-executable"])]),
 
+        // Job specs as people write them (YAML or JSON), parsed strictly into BerthCore's model.
+        .target(name: "BerthSpec", dependencies: ["BerthCore", .product(name: "Yams", package: "Yams")]),
+
+        // The store protocol and its embedded SQLite implementation (GRDB).
+        .target(name: "BerthStore", dependencies: ["BerthCore", .product(name: "GRDB", package: "GRDB.swift")]),
+
+        // The node side: starts runs through the Launcher, watches them through their shims
+        // (pidfd + status file), re-adopts them after a restart, owns their log files.
+        .target(name: "BerthAgent", dependencies: [
+            "BerthCore", "BerthIsolation", "CBerthSys",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // Admission by quota and the reconciler that drives runs toward the store's desired state.
+        .target(name: "BerthScheduler", dependencies: [
+            "BerthCore", "BerthStore", "BerthAgent",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+
+        // The HTTP API (Hummingbird), auth and rate limits, and the daemon that assembles it all.
+        .target(name: "BerthServer", dependencies: [
+            "BerthCore", "BerthSpec", "BerthStore", "BerthAgent", "BerthScheduler", "BerthIsolation",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTLS", package: "hummingbird"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Yams", package: "Yams"),
+        ]),
+
+        // The API client the CLI uses: HTTP over the daemon's Unix socket (or TCP).
+        .target(name: "BerthClient", dependencies: [
+            "BerthCore",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
+
         // The CLI. A static executable, Swift runtime, libseccomp and libcap included: no
         // dynamic loader on every launch (`berth --help` 15 ms with 21 shared libraries, 3.3 ms
         // static). The flag is a compile flag too, so that this target imports the static
@@ -47,7 +94,7 @@ let package = Package(
         // is imported: no libFoundation, no ICU. glibc warns at link time that NSS functions
         // (getpwnam_r…) need its shared libraries at run time: Berth never calls them.
         .executableTarget(name: "berth", dependencies: [
-            "BerthCore", "BerthIsolation",
+            "BerthCore", "BerthIsolation", "BerthServer", "BerthClient",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ],
         swiftSettings: [.unsafeFlags(["-static-executable"])],
@@ -64,5 +111,10 @@ let package = Package(
         .testTarget(name: "BerthCoreTests", dependencies: ["BerthCore"]),
         .testTarget(name: "BerthIsolationTests", dependencies: ["BerthCore", "BerthIsolation", "CBerthSys"]),
         .testTarget(name: "BerthIntegrationTests", dependencies: ["BerthCore", "BerthIsolation"]),
+        .testTarget(name: "BerthSpecTests", dependencies: ["BerthCore", "BerthSpec"]),
+        .testTarget(name: "BerthStoreTests", dependencies: ["BerthCore", "BerthStore"]),
+        .testTarget(name: "BerthServiceTests", dependencies: [
+            "BerthCore", "BerthServer", "BerthClient", "BerthScheduler", .product(name: "Yams", package: "Yams"),
+        ]),
     ]
 )

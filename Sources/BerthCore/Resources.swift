@@ -56,7 +56,7 @@ public struct IOLimits: Sendable, Equatable {
 }
 
 /// The textual form of a resource request, as flags or spec fields carry it.
-public struct ResourceRequest: Sendable, Equatable {
+public struct ResourceRequest: Sendable, Equatable, Codable {
     public var cpu: String?
     public var cpuWeight: String?
     public var memory: String?
@@ -70,6 +70,12 @@ public struct ResourceRequest: Sendable, Equatable {
     public var ioWeight: String?
     public var pids: String?
     public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case cpu, cpuWeight = "cpu-weight", memory, memoryHigh = "memory-high", swap
+        case ioRead = "io-read", ioWrite = "io-write", ioReadIOPS = "io-read-iops", ioWriteIOPS = "io-write-iops"
+        case ioDevice = "io-device", ioWeight = "io-weight", pids
+    }
 }
 
 extension Resources {
@@ -126,7 +132,7 @@ extension Resources {
         }
     }
 
-    static func bytes(_ text: String, field: String, minimum: Int, minimumText: String, maximum: Int, maximumText: String) throws -> Int {
+    public static func bytes(_ text: String, field: String, minimum: Int, minimumText: String, maximum: Int, maximumText: String) throws -> Int {
         let q = try Quantity(parsing: text, field: field, allowMilli: false)
         let value = try q.exactInteger(field: field, unitName: "bytes", text: text)
         guard value >= minimum else {
@@ -136,7 +142,7 @@ extension Resources {
         return value
     }
 
-    static func integer(_ text: String, field: String, range: ClosedRange<Int>) throws -> Int {
+    public static func integer(_ text: String, field: String, range: ClosedRange<Int>) throws -> Int {
         guard !text.isEmpty, text.utf8.count <= 20, text.allSatisfy({ $0.isASCII && $0.isNumber }), let v = Int(text) else {
             throw BerthError.invalid(field, "must be a whole number from \(range.lowerBound) to \(range.upperBound)", got: text)
         }

@@ -25,11 +25,44 @@ public struct RunSpec: Sendable {
     /// Capabilities the operator grants the job (`NET_BIND_SERVICE`), kept as ambient ones;
     /// the launcher refuses any that is not on its short list.
     public var capabilities: [String] = []
+    /// Where the job's stdout and stderr go: files the shim writes, caps and rotates (its stdin
+    /// is then /dev/null). nil: relayed to the caller's own stdio (`berth run`).
+    public var logs: RunLogs?
+    /// The working directory is made when the job starts (mkdir -p, as the tenant, inside the
+    /// run's private /tmp, which starts empty each run): a daemon's jobs start in
+    /// `/tmp/<workdir>`. Only for a sandboxed run and a directory under /tmp, /var/tmp or /dev/shm.
+    public var makeWorkingDirectory = false
+    /// The tenant's id and uid from the store (the daemon); nil: from the launcher's registry.
+    public var tenantIdentity: TenantIdentity?
 
     public init(argv: [String], environment: [String], workingDirectory: String) {
         self.argv = argv
         self.environment = environment
         self.workingDirectory = workingDirectory
+    }
+}
+
+/// Log files for a run's output, written by its shim: `<directory>/stdout.log` and
+/// `stderr.log`. A file that would pass `maxBytes` is rotated (`stdout.log` → `stdout.log.1`,
+/// …), and at most `keep` files are kept per stream, the live one included: a stream never
+/// takes more than `keep × maxBytes` bytes, however fast the job writes.
+public struct RunLogs: Sendable, Codable, Equatable {
+    /// An absolute path without symlinks; made (mode 0700, root's) by the launcher if missing.
+    public var directory: String
+    /// At least 4096.
+    public var maxBytes: Int
+    /// 1 to 100.
+    public var keep: Int
+
+    public init(directory: String, maxBytes: Int = 10 << 20, keep: Int = 3) {
+        self.directory = directory
+        self.maxBytes = maxBytes
+        self.keep = keep
+    }
+
+    /// The files of one stream (`stdout` or `stderr`), newest first: `stdout.log`, `stdout.log.1`, ….
+    public func files(_ stream: String) -> [String] {
+        (0..<max(keep, 1)).map { "\(directory)/\(stream).log" + ($0 == 0 ? "" : ".\($0)") }
     }
 }
 
@@ -99,5 +132,17 @@ public enum SeccompProfileName: String, Sendable, CaseIterable {
             throw BerthError.invalid("seccomp", "unknown profile; use one of: default, unconfined", got: text)
         }
         self = p
+    }
+}
+
+/// A tenant's recorded id and uid, as the store allocated them. A run that carries one is
+/// launched with it; without one, the launcher looks the tenant up in its own registry file
+/// (`berth run`).
+public struct TenantIdentity: Sendable, Equatable {
+    public var id: TenantID
+    public var uid: UInt32
+    public init(id: TenantID, uid: UInt32) {
+        self.id = id
+        self.uid = uid
     }
 }

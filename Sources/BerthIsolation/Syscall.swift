@@ -5,10 +5,10 @@ import BerthCore
 
 /// Thin, throwing wrappers over the file syscalls the drivers use. Each error names the
 /// operation, the path, the value and the errno, as a person debugging a host needs.
-enum Sys {
+public enum Sys {
     /// Runs `body` until it stops failing with EINTR; throws with `what` on any other failure.
     @discardableResult
-    static func retrying<T: BinaryInteger>(_ code: BerthError.Code, _ what: @autoclosure () -> String, _ body: () -> T) throws -> T {
+    public static func retrying<T: BinaryInteger>(_ code: BerthError.Code, _ what: @autoclosure () -> String, _ body: () -> T) throws -> T {
         while true {
             let r = body()
             if r >= 0 { return r }
@@ -18,7 +18,7 @@ enum Sys {
         }
     }
 
-    static func errnoText(_ e: Int32) -> String {
+    public static func errnoText(_ e: Int32) -> String {
         String(cString: strerror(e)) + " (errno \(e))"
     }
 
@@ -51,7 +51,7 @@ enum Sys {
         return String(decoding: buffer[0..<total], as: UTF8.self)
     }
 
-    static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+    public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 
     /// mkdir that reports whether it created the directory (false: it was already there).
     static func makeDirectory(_ path: String, mode: mode_t = 0o755) throws -> Bool {

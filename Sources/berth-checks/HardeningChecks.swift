@@ -232,9 +232,15 @@ let hardeningChecks: [Check] = [
         defer { ctx.launcher.driver.removeRun(cgroup) }
         let status = ctx.scratch + "/shim-args-status.json"
         defer { unlink(status) }
-        let base = "'\(ctx.launcher.shimPath)' --status '\(status)' --cgroup '\(cgroup.unifiedPath)'"
+        let ids = "\(place.tenant)/\(place.job)/\(place.run)"
+        let base = "'\(ctx.launcher.shimPath)' --status '\(status)' --cgroup '\(cgroup.unifiedPath)' --ids \(ids)"
+        let noIDs = try shell("'\(ctx.launcher.shimPath)' --status '\(status)' --cgroup '\(cgroup.unifiedPath)' -- /bin/true true", scratch: ctx.scratch)
+        try require(noIDs.status == 125 && noIDs.stderr.contains("--ids") && access(status, F_OK) != 0, "without --ids: exit \(noIDs.status), \(noIDs.stderr)")
         for (option, value) in [("--uid", "abc"), ("--uid", "0"), ("--uid", "-1"), ("--uid", "4294967295"), ("--gid", " 7"),
-                                ("--timeout-ms", "5s"), ("--nofile", "1e3"), ("--stdio", "tty"), ("--cap", "64")] {
+                                ("--timeout-ms", "5s"), ("--nofile", "1e3"), ("--stdio", "tty"), ("--cap", "64"),
+                                ("--ids", "t0/j0/r0"), ("--ids", "\(place.tenant)/\(place.job)"), ("--ids", "\(ids)/r0123456789abcdef"),
+                                ("--ids", "T" + ids.dropFirst()), ("--ids", "\(place.tenant)/\(place.run)/\(place.job)"),
+                                ("--log-max-bytes", "4095"), ("--log-keep", "0"), ("--log-keep", "101")] {
             let r = try shell("\(base) \(option) '\(value)' -- /bin/true true", scratch: ctx.scratch)
             try require(r.status == 125 && r.stderr.contains(option), "\(option) '\(value)': exit \(r.status), \(r.stderr)")
             try require(access(status, F_OK) != 0, "\(option) '\(value)': a status was written, so something ran")
@@ -242,7 +248,8 @@ let hardeningChecks: [Check] = [
         let r = try shell("\(base) --oom-control /nonexistent -- /bin/true true", scratch: ctx.scratch)
         let s = ShimStatus.read(status)
         try require(r.status == 0 && s?.how == "launch_failed" && (s?.message ?? "").contains("OOM"), "an OOM registration that fails: \(String(describing: s?.how)) \(s?.message ?? "")")
-        return "uid abc/0/-1/2^32-1, padded numbers, units, 1e3, unknown stdio and cap 64 refused (125); a failed OOM registration fails the launch"
+        try require(ShimStatus.read(status)?.version == 2 && ShimStatus.read(status)?.run == place.run.rawValue, "the launch_failed status lacks the run's ids")
+        return "no --ids, malformed --ids, uid abc/0/-1/2^32-1, padded numbers, units, 1e3, unknown stdio, cap 64, log sizes out of range refused (125); a failed OOM registration fails the launch"
     }),
     ("tenant-ids", { ctx in
         // Ids and uids are allocated and recorded, never derived from the name; a uid the host

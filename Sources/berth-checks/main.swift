@@ -178,7 +178,7 @@ let isolationChecks: [Check] = [
     }),
 ]
 
-let checks = isolationChecks + sandboxChecks + hardeningChecks
+let checks = isolationChecks + sandboxChecks + hardeningChecks + daemonChecks
 
 enum Subprocess {
     static func spawn(_ argv: [String]) throws -> pid_t {
@@ -267,6 +267,30 @@ func workload(_ args: [String]) -> Never {
         }
         let out = (ProcessInfo.processInfo.environment["BERTH_CHECKPOINT_DIR"] ?? "/nonexistent") + "/forked"
         _ = FileManager.default.createFile(atPath: out, contents: Data(String(got).utf8))
+        exit(0)
+    case "flood":
+        // Writes N bytes of numbered 64-byte lines to stdout and M to stderr, as fast as it can,
+        // after saying on stderr what its stdin is (`stdin PATH read N`).
+        var byte: UInt8 = 0
+        let got = read(0, &byte, 1)
+        let stdinPath = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/0")) ?? "?"
+        let first = Array("stdin \(stdinPath) read \(got)\n".utf8)
+        _ = write(2, first, first.count)
+        for (fd, prefix, total) in [(Int32(1), UInt8(ascii: "o"), Int(args[1]) ?? (20 << 20)), (2, UInt8(ascii: "e"), args.count > 2 ? Int(args[2]) ?? 0 : 0)] {
+            var n = 0
+            while n < total / floodLineLength {
+                var chunk: [UInt8] = []
+                chunk.reserveCapacity(1 << 16)
+                while chunk.count < 1 << 16 && n < total / floodLineLength { chunk += floodLine(prefix, n); n += 1 }
+                var off = 0
+                while off < chunk.count {
+                    let w = chunk[off...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+                    if w < 0 && errno == EINTR { continue }
+                    if w <= 0 { exit(2) }
+                    off += w
+                }
+            }
+        }
         exit(0)
     case "exit": exit(Int32(args[1]) ?? 1)
     case "signal":

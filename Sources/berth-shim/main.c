@@ -8,10 +8,16 @@
 // working if every Berth process dies, so the status survives them.
 //
 // Usage:
-//   berth-shim --status FILE --cgroup DIR [--join FILE]... [--oom-control DIR]
+//   berth-shim --status FILE --cgroup DIR --ids TENANT/JOB/RUN [--join FILE]... [--oom-control DIR]
 //              [--stat NAME=FILE]... [--rmdir DIR]... [--timeout-ms N] [--grace-ms N]
-//              [--stuck-ms N] [--stdio relay|inherit] [--cwd DIR] [--fork] [sandbox options]
+//              [--stuck-ms N] [--stdio relay|inherit] [--log-dir DIR [--log-max-bytes N]
+//              [--log-keep K]] [--cwd DIR [--mkcwd]] [--fork] [sandbox options]
 //              -- PATH ARGV0 ARGS...
+//
+// --ids names the run (`t`, `j` and `r` each followed by 16 hex digits); every status the shim
+// writes carries them, with the run's cgroup and the shim's own start time (field 22 of
+// /proc/self/stat, in clock ticks), so that any later process can re-adopt the run from the
+// status file alone and tell this shim from a process that reused its pid.
 //
 // Sandbox options (see sandbox.h): --uid N --gid N --nofile N --seccomp FILE --cap N, and with
 // --newroot DIR the run's namespaces: --tmpfs PATH, --tmpfs-size BYTES, --mask PATH,
@@ -20,6 +26,18 @@
 // --stdio relay (the default): the job's stdin, stdout and stderr are pipes the shim relays
 // to and from its own, so the job never holds the caller's terminal or files. --stdio inherit
 // hands the shim's own fds to the job (`berth run -t`).
+//
+// --log-dir (relay mode only): the job's stdout and stderr go to DIR/stdout.log and
+// DIR/stderr.log instead of the shim's own fds, and its stdin is /dev/null. DIR must be a
+// directory of the shim's own uid that no one else may write (the launcher makes it 0700).
+// A file that would pass --log-max-bytes (default 10 MiB) is rotated: stdout.log.1 is the
+// newest rotated file, at most K files are kept per stream (--log-keep, default 3: the live
+// one and K-1 rotated), so a stream never takes more than K × N bytes. The shim keeps
+// draining whatever happens to the files: bytes it cannot write are dropped, never waited on.
+//
+// --mkcwd: the job makes its working directory (mkdir -p, as the tenant, after the mounts and
+// after dropping its privileges, before chdir). Only inside a --tmpfs of the sandbox: the
+// run's private /tmp, which starts empty.
 //
 // --cgroup is the run's cgroup v2 directory (cgroup.kill, cgroup.events, cgroup.procs live
 // there); --join names v1 cgroup.procs files the child enters before exec (hybrid hosts);
@@ -43,6 +61,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -58,7 +77,11 @@ enum how { HOW_EXITED, HOW_SIGNALED, HOW_TIMEOUT, HOW_STOPPED, HOW_EXEC_FAILED, 
 static const char *how_names[] = {"exited", "signaled", "timeout", "stopped", "exec_failed", "launch_failed"};
 
 struct config {
-    const char *status, *cgroup, *oom_control, *cwd;
+    const char *status, *cgroup, *oom_control, *cwd, *log_dir;
+    char tenant[18], job[18], run[18];   // --ids, checked: `t`, `j`, `r` and 16 hex digits
+    long long log_max;   // --log-max-bytes: a log file is rotated before it would pass this
+    int log_keep;        // --log-keep: files kept per stream, the live one included
+    int mkcwd;           // --mkcwd: the job makes its working directory
     const char *joins[MAX_LIST]; int njoins;
     const char *stat_names[MAX_LIST * 2]; const char *stat_paths[MAX_LIST * 2]; int nstats;
     const char *rmdirs[MAX_LIST]; int nrmdirs;
@@ -69,7 +92,8 @@ struct config {
     char **argv;   // argv[0] is the path to exec, argv[1..] the job's argv
 };
 
-static struct config cfg = { .timeout_ms = -1, .grace_ms = 10000, .stuck_ms = 5000, .relay = 1 };
+static struct config cfg = { .timeout_ms = -1, .grace_ms = 10000, .stuck_ms = 5000, .relay = 1,
+                             .log_max = -1, .log_keep = -1 };
 
 // The memory /proc/PID/cmdline shows: the run's init overwrites it, so a job looking at
 // PID 1 sees "berth-init", not Berth's host paths.
@@ -105,6 +129,41 @@ static long long number(const char *option, const char *v, long long min, long l
     return n;
 }
 
+// `prefix` then 16 hex digits (lowercase only for a tenant id, as the Swift side makes them).
+static int is_id(const char *s, size_t n, char prefix, int lowercase_only) {
+    if (n != 17 || s[0] != prefix) return 0;
+    for (size_t i = 1; i < n; i++) {
+        char c = s[i];
+        int ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (!lowercase_only && c >= 'A' && c <= 'F');
+        if (!ok) return 0;
+    }
+    return 1;
+}
+
+// --ids TENANT/JOB/RUN: exactly three ids, each of its own shape; anything else ends the shim.
+static void parse_ids(const char *v) {
+    const char *a = strchr(v, '/'), *b = a ? strchr(a + 1, '/') : NULL;
+    if (!a || !b || strchr(b + 1, '/')
+        || !is_id(v, (size_t)(a - v), 't', 1) || !is_id(a + 1, (size_t)(b - a - 1), 'j', 0) || !is_id(b + 1, strlen(b + 1), 'r', 0)) {
+        fprintf(stderr, "berth-shim: --ids: want TENANT/JOB/RUN, each t, j or r and 16 hex digits, got '%s'\n", v);
+        exit(125);
+    }
+    memcpy(cfg.tenant, v, 17);
+    memcpy(cfg.job, a + 1, 17);
+    memcpy(cfg.run, b + 1, 17);
+}
+
+// A path without "." or ".." components: the shim makes it (--mkcwd) as the tenant.
+static int plain_path(const char *p) {
+    if (p[0] != '/') return 0;
+    for (const char *c = p; *c; c++) {
+        if (c[0] != '/') continue;
+        if (c[1] == '.' && (c[2] == '/' || c[2] == 0)) return 0;
+        if (c[1] == '.' && c[2] == '.' && (c[3] == '/' || c[3] == 0)) return 0;
+    }
+    return 1;
+}
+
 static void parse_args(int argc, char **argv) {
     int i = 1;
     for (; i < argc; i++) {
@@ -120,6 +179,11 @@ static void parse_args(int argc, char **argv) {
         else if (strcmp(a, "--grace-ms") == 0) cfg.grace_ms = number(a, v, 0, 1000LL * 1000 * 1000 * 1000);
         else if (strcmp(a, "--stuck-ms") == 0) cfg.stuck_ms = number(a, v, 0, 1000LL * 1000 * 1000);
         else if (strcmp(a, "--fork") == 0) { cfg.fork_only = 1; i--; }
+        else if (strcmp(a, "--mkcwd") == 0) { cfg.mkcwd = 1; i--; }
+        else if (strcmp(a, "--ids") == 0) parse_ids(v);
+        else if (strcmp(a, "--log-dir") == 0) cfg.log_dir = v;
+        else if (strcmp(a, "--log-max-bytes") == 0) cfg.log_max = number(a, v, 4096, 1LL << 50);
+        else if (strcmp(a, "--log-keep") == 0) cfg.log_keep = (int)number(a, v, 1, 100);
         else if (strcmp(a, "--stdio") == 0) {
             if (strcmp(v, "relay") == 0) cfg.relay = 1;
             else if (strcmp(v, "inherit") == 0) cfg.relay = 0;
@@ -163,7 +227,20 @@ static void parse_args(int argc, char **argv) {
             cfg.stat_paths[cfg.nstats++] = eq + 1;
         } else die_usage("unknown option");
     }
-    if (!cfg.status || !cfg.cgroup || i + 1 >= argc) die_usage("need --status, --cgroup and -- PATH ARGV0");
+    if (!cfg.status || !cfg.cgroup || !cfg.run[0] || i + 1 >= argc) die_usage("need --status, --cgroup, --ids and -- PATH ARGV0");
+    if (!cfg.log_dir && (cfg.log_max >= 0 || cfg.log_keep >= 0)) die_usage("--log-max-bytes and --log-keep need --log-dir");
+    if (cfg.log_dir && !cfg.relay) die_usage("--log-dir: the job's output goes to files only with --stdio relay");
+    if (cfg.log_max < 0) cfg.log_max = 10LL << 20;
+    if (cfg.log_keep < 0) cfg.log_keep = 3;
+    if (cfg.mkcwd) {
+        int inside = 0;
+        for (int t = 0; cfg.cwd && t < sb.ntmpfs; t++) {
+            size_t n = strlen(sb.tmpfs[t]);
+            if (strncmp(cfg.cwd, sb.tmpfs[t], n) == 0 && (cfg.cwd[n] == 0 || cfg.cwd[n] == '/')) inside = 1;
+        }
+        if (!sb.enabled || !inside || !plain_path(cfg.cwd))
+            die_usage("--mkcwd: --cwd must be a plain path inside a --tmpfs of the sandbox (--newroot)");
+    }
     cfg.argv = &argv[i];
 }
 
@@ -201,7 +278,9 @@ static void job_exec(int pipe_fd) {
     int step;
     // 4. setgroups, setresgid; 5. bounding set, setresuid, capset to zero
     if (sandbox_drop_privileges(&step) != 0) child_fail(pipe_fd, step);
-    // 6. chdir, then mark every fd above stderr close-on-exec
+    // 6. chdir (making the directory first with --mkcwd: in the run's own tmpfs, as the
+    //    tenant, so it is the tenant's), then mark every fd above stderr close-on-exec
+    if (cfg.mkcwd && sandbox_mkdirs(cfg.cwd, 0755) != 0) child_fail(pipe_fd, 6);
     if (cfg.cwd && chdir(cfg.cwd) != 0) child_fail(pipe_fd, 6);
     if (berth_close_range_cloexec(3) != 0) {
         // Kernels before 5.11 have no CLOSE_RANGE_CLOEXEC: mark each fd up to the limit.
@@ -323,13 +402,45 @@ static void collect_stats(void) {
     fclose(f);
 }
 
+// The shim's own start time, in clock ticks since boot: field 22 of /proc/self/stat. With the
+// pid it names this process for good (a pid is reused, the pair is not). 0 when unreadable.
+static unsigned long long shim_start;
+static pid_t shim_pid;   // the shim's, also in the status a stuck run's cleanup child rewrites
+
+static unsigned long long own_start_ticks(void) {
+    char buf[1024];
+    int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0) return 0;
+    buf[n] = 0;
+    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
+    char *p = strrchr(buf, ')');
+    if (!p || p[1] != ' ') return 0;
+    p++;                                    // the space before field 3
+    for (int field = 4; field <= 22; field++) {
+        p = strchr(p + 1, ' ');
+        if (!p) return 0;
+    }
+    char *end = NULL;
+    errno = 0;
+    unsigned long long ticks = strtoull(p + 1, &end, 10);
+    if (errno != 0 || end == p + 1 || *end != ' ') return 0;
+    return ticks;
+}
+
 static int write_status(const struct outcome *o) {
     char tmp[4096];
     if (snprintf(tmp, sizeof(tmp), "%s.tmp", cfg.status) >= (int)sizeof(tmp)) return -1;
     FILE *f = fopen(tmp, "we");
     if (!f) return -1;
-    fprintf(f, "{\"version\":1,\"state\":\"%s\",\"shim_pid\":%d,\"pid\":%d,\"started_ns\":%lld",
-            o->state, getpid(), o->pid, o->started_ns);
+    // Version 2: self-contained, so a process that did not start the run can re-adopt it.
+    fprintf(f, "{\"version\":2,\"state\":\"%s\",\"tenant\":\"%s\",\"job\":\"%s\",\"run\":\"%s\",\"cgroup\":",
+            o->state, cfg.tenant, cfg.job, cfg.run);
+    json_string(f, cfg.cgroup, strlen(cfg.cgroup));
+    fprintf(f, ",\"shim_pid\":%d,\"shim_start\":%llu,\"pid\":%d,\"started_ns\":%lld",
+            shim_pid, shim_start, o->pid, o->started_ns);
     if (strcmp(o->state, "ended") == 0) {
         fprintf(f, ",\"how\":\"%s\",\"code\":%d,\"signal\":%d,\"errno\":%d,\"step\":%d,\"ended_ns\":%lld,"
                    "\"stuck\":%s,\"cgroup_removed\":%s,\"oom_group_kill\":%s",
@@ -429,11 +540,85 @@ static int remove_cgroups(void) {
 
 // ---- stdio relay ----
 
+// A log file the shim writes the job's output to (--log-dir): DIR/stdout.log or DIR/stderr.log,
+// rotated before it would pass cfg.log_max. Only the shim holds it: the job writes to a pipe.
+struct log_file { int dirfd, fd; const char *name; long long size; };
+static struct log_file logs[3];   // [1] stdout, [2] stderr
+
+static int log_open(struct log_file *l, int flags) {
+    l->fd = openat(l->dirfd, l->name, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC | flags, 0640);
+    struct stat st;
+    if (l->fd < 0 || fstat(l->fd, &st) != 0 || !S_ISREG(st.st_mode) || fchmod(l->fd, 0640) != 0) {
+        int saved = errno;
+        if (l->fd >= 0) close(l->fd);
+        l->fd = -1;
+        errno = saved == 0 ? EINVAL : saved;
+        return -1;
+    }
+    l->size = (long long)st.st_size;
+    return 0;
+}
+
+// NAME.(K-2) → NAME.(K-1) (replacing the oldest), …, NAME → NAME.1, then a new empty NAME. With
+// K = 1 the file is emptied. If a rename fails the new file is truncated all the same: the
+// bound holds whatever happens.
+static void log_rotate(struct log_file *l) {
+    if (cfg.log_keep == 1) {
+        if (ftruncate(l->fd, 0) == 0) { l->size = 0; return; }
+        close(l->fd);
+        (void)log_open(l, O_TRUNC);
+        return;
+    }
+    char from[64], to[64];
+    for (int i = cfg.log_keep - 1; i >= 2; i--) {
+        snprintf(from, sizeof(from), "%s.%d", l->name, i - 1);
+        snprintf(to, sizeof(to), "%s.%d", l->name, i);
+        (void)renameat(l->dirfd, from, l->dirfd, to);   // ENOENT while fewer files exist
+    }
+    snprintf(to, sizeof(to), "%s.1", l->name);
+    (void)renameat(l->dirfd, l->name, l->dirfd, to);
+    close(l->fd);
+    (void)log_open(l, O_TRUNC);
+}
+
+// Appends the job's bytes, rotating first when they would take the file past the limit (a chunk
+// larger than the limit is split). Bytes that cannot be written (ENOSPC, EIO, no file) are
+// dropped: the shim keeps draining the job's pipe whatever happens to the disk.
+static void log_append(struct log_file *l, const char *p, size_t n) {
+    while (n > 0 && l->fd >= 0) {
+        if (l->size > 0 && l->size + (long long)n > cfg.log_max) {
+            log_rotate(l);
+            if (l->fd < 0) return;
+        }
+        size_t room = (size_t)(cfg.log_max - l->size);
+        ssize_t w = write(l->fd, p, n < room ? n : room);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return;
+        l->size += w;
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+// Opens DIR and both log files before the job starts: a run whose output cannot be kept does
+// not start. DIR must be a directory of the shim's own uid that no one else may write.
+static int open_logs(void) {
+    int dirfd = open(cfg.log_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    if (dirfd < 0 || fstat(dirfd, &st) != 0) return -1;
+    if (st.st_uid != geteuid() || (st.st_mode & 022) != 0) { close(dirfd); errno = EPERM; return -1; }
+    logs[1] = (struct log_file){ dirfd, -1, "stdout.log", 0 };
+    logs[2] = (struct log_file){ dirfd, -1, "stderr.log", 0 };
+    if (log_open(&logs[1], 0) != 0 || log_open(&logs[2], 0) != 0) return -1;
+    return 0;
+}
+
 // One direction of the relay: bytes read from `from` wait in `buf` until `to` takes them.
 // At most PIPE_BUF bytes per write, and only when poll says `to` is writable, so a slow
-// caller never blocks the shim's supervision.
-struct relay { int from, to; char buf[4096]; size_t len, off; int lost; };
-static struct relay relays[3];   // stdin (shim's 0 → job), stdout, stderr (job → shim's 1, 2)
+// caller never blocks the shim's supervision. With a log file, what is read is written to the
+// file at once (a regular file is always writable), through a larger buffer.
+struct relay { int from, to; char buf[4096]; size_t len, off; int lost; struct log_file *log; };
+static struct relay relays[3];   // stdin (shim's 0 → job), stdout, stderr (job → shim's 1, 2, or logs)
 static int nrelays;
 
 static void relay_close(struct relay *r) {
@@ -445,8 +630,11 @@ static void relay_close(struct relay *r) {
 }
 
 static void relay_read(struct relay *r) {
-    ssize_t n = read(r->from, r->buf, sizeof(r->buf));
-    if (n > 0) { r->len = (size_t)n; r->off = 0; }
+    static char chunk[65536];
+    char *buf = r->log ? chunk : r->buf;
+    ssize_t n = read(r->from, buf, r->log ? sizeof(chunk) : sizeof(r->buf));
+    if (n > 0 && r->log) log_append(r->log, chunk, (size_t)n);
+    else if (n > 0) { r->len = (size_t)n; r->off = 0; }
     else if (n == 0 || (errno != EAGAIN && errno != EINTR)) relay_close(r);
 }
 
@@ -557,8 +745,15 @@ static void check_run_cgroup(void) {
 }
 
 // Creates the job's stdio pipes: the job's ends go to `job_stdio`, the shim's to `relays`.
+// With --log-dir the job's stdin is /dev/null and its output pipes lead to the log files.
 static int make_relays(void) {
     for (int fd = 0; fd < 3; fd++) {
+        if (fd == 0 && cfg.log_dir) {
+            job_stdio[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+            if (job_stdio[0] < 0) return -1;
+            relays[0] = (struct relay){ .from = -1, .to = -1 };
+            continue;
+        }
         int p[2];
         if (pipe2(p, O_CLOEXEC) != 0) return -1;
         int shim_end = fd == 0 ? p[1] : p[0];
@@ -568,6 +763,7 @@ static int make_relays(void) {
         if (sb.uid >= 0 && fchown(job_stdio[fd], (uid_t)sb.uid, (gid_t)sb.gid) != 0) return -1;
         if (fcntl(shim_end, F_SETFL, O_NONBLOCK) != 0) return -1;
         relays[fd] = fd == 0 ? (struct relay){ .from = 0, .to = shim_end } : (struct relay){ .from = shim_end, .to = fd };
+        if (fd > 0 && cfg.log_dir) { relays[fd].to = -1; relays[fd].log = &logs[fd]; }
     }
     nrelays = 3;
     return 0;
@@ -580,11 +776,26 @@ static void launch_failed(struct outcome *o, const char *message) {
     finish(o, cfg.stuck_ms);
 }
 
+// The shim outlives its caller (a daemon may restart while its runs go on): it keeps none of
+// the caller's files open but stdio, or a restarted daemon would find its own listening
+// socket, database or pipes still held. Nothing is passed to the shim above fd 2.
+static void close_inherited_fds(void) {
+    if (syscall(SYS_close_range, 3U, ~0U, 0U) == 0) return;
+    // Kernels before 5.9: one close per possible fd.
+    struct rlimit files;
+    rlim_t top = getrlimit(RLIMIT_NOFILE, &files) != 0 || files.rlim_cur == RLIM_INFINITY || files.rlim_cur > (1 << 16)
+                 ? (1 << 16) : files.rlim_cur;
+    for (rlim_t fd = 3; fd < top; fd++) close((int)fd);
+}
+
 int main(int argc, char **argv) {
+    close_inherited_fds();
     arg_area = argv[0];
     arg_area_len = (size_t)(argv[argc - 1] + strlen(argv[argc - 1]) - argv[0]);
     parse_args(argc, argv);
     check_run_cgroup();
+    shim_pid = getpid();
+    shim_start = own_start_ticks();
     struct outcome o;
     memset(&o, 0, sizeof(o));
     o.state = "running";
@@ -603,7 +814,17 @@ int main(int argc, char **argv) {
 
     int errpipe[2], statuspipe[2];
     if (pipe2(errpipe, O_CLOEXEC) != 0 || pipe2(statuspipe, O_CLOEXEC | O_NONBLOCK) != 0) launch_failed(&o, "pipe2 failed");
+    if (cfg.log_dir && open_logs() != 0) launch_failed(&o, "cannot open the run's log files (--log-dir must be a directory of root's that no one else may write)");
     if (cfg.relay && make_relays() != 0) launch_failed(&o, "cannot make the job's stdio pipes");
+    if (cfg.log_dir) {
+        // The job's output goes to files: the shim lets go of its caller's stdio too, so a
+        // caller (a daemon, its supervisor's pipes) is never held open by a run that outlives it.
+        // What goes wrong from here is in the status file.
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (null < 0) launch_failed(&o, "cannot open /dev/null");
+        for (int fd = 0; fd < 3; fd++) if (dup2(null, fd) != fd) launch_failed(&o, "cannot point the shim's stdio at /dev/null");
+        if (null > 2) close(null);
+    }
     // oom.group emulation on v1 is part of the run's limits: if it cannot be set up, no job starts.
     int efd = oom_eventfd();
     if (cfg.oom_control && efd < 0) launch_failed(&o, "cannot register for the v1 memory cgroup's OOM events");

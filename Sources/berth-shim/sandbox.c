@@ -96,16 +96,16 @@ static const char *in_root(const char *p) {
     return pathbuf;
 }
 
-static int mkdirs(const char *path) {
+int sandbox_mkdirs(const char *path, mode_t mode) {
     char buf[4096];
-    snprintf(buf, sizeof(buf), "%s", path);
+    if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf)) { errno = ENAMETOOLONG; return -1; }
     for (char *p = buf + 1; *p; p++) {
         if (*p != '/') continue;
         *p = 0;
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST) return -1;
+        if (mkdir(buf, mode) != 0 && errno != EEXIST) return -1;
         *p = '/';
     }
-    return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
+    return mkdir(buf, mode) != 0 && errno != EEXIST ? -1 : 0;
 }
 
 // The OCI runtime's defaults (runc's maskedPaths and readonlyPaths): kernel views a job does
@@ -216,7 +216,7 @@ int sandbox_enter(void) {
     sandbox_operation = "checkpoint bind";
     for (int i = 0; i < sb.nbinds; i++) {
         const char *dst = in_root(sb.bind_dst[i]);
-        if (mkdirs(dst) != 0) return -1;
+        if (sandbox_mkdirs(dst, 0755) != 0) return -1;
         if (mount(sb.bind_src[i], dst, NULL, MS_BIND, NULL) != 0) return -1;
         if (mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV, NULL) != 0) return -1;
     }

@@ -44,6 +44,10 @@ uint64_t sandbox_clone_flags(void);
 /// pivot_root into it, and the hostname. Returns 0, or -1 with errno set.
 int sandbox_enter(void);
 
+/// mkdir -p: makes `path` and each missing parent with `mode` (umask applied); an existing
+/// one is fine. Returns 0, or -1 with errno set. No allocation: usable between fork and exec.
+int sandbox_mkdirs(const char *path, mode_t mode);
+
 /// In the job's process: steps 4 and 5 of DESIGN.md. Sets `*step` to the failing step.
 int sandbox_drop_privileges(int *step);
 

@@ -121,7 +121,7 @@ struct Run: ParsableCommand {
             let what = errno == ENOENT ? "no such file" : errno == EACCES ? "permission denied" : "cannot execute"
             printError("berth: \(what): \(argv[0])")
         }
-        var report = RunReport(result)
+        var report = RunReport(result, tenant: spec.tenant)
         report.cleanupErrors = cleanupErrors
         let text = json ? report.json : report.line
         if let summaryFile {

@@ -11,7 +11,8 @@ struct IsolationTests {
                              "unknown-seccomp-profile",
                              "concurrent-launches", "deep-tree-cleanup", "stuck-timeout", "seccomp-cache-integrity",
                              "mask-through-symlink", "device-allow-list", "default-limits", "init-privileges",
-                             "stdio-relay", "shim-arguments", "tenant-ids", "checkpoint-quota", "granted-capabilities"]
+                             "stdio-relay", "shim-arguments", "tenant-ids", "checkpoint-quota", "granted-capabilities",
+                             "adopt", "log-rotation", "status-ids", "private-workdir"]
 
     @Test func theChecksListIsComplete() throws {
         let listed = try Command.run([Host.binDir + "/berth-checks", "--list"]).stdout.split(separator: "\n").map(String.init)

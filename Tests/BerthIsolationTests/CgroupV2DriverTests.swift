@@ -122,4 +122,29 @@ import BerthCore
         #expect(stats.cpuPressure?.some.totalMicros == 1_586_689 && stats.cpuPressure?.full?.avg10 == 14.0)
         #expect(stats.memoryPressure == nil, "a missing file is nil, never zero")
     }
+
+    @Test func rebuildsARunsCgroupFromItsIdsAsCreated() throws {
+        let fs = try FakeCgroupFS()
+        try fs.seed("cgroup.controllers", "cpu io memory pids\n")
+        let driver = CgroupV2Driver(mount: fs.root, explicitRoot: "/ci", ownCgroup: "/", processID: 1)
+        try driver.prepare()
+        let p = place()
+        var r = Resources()
+        r.memoryMax = 1 << 20
+        let created = try driver.createRun(p, resources: r, ioDevice: nil)
+        // Another process (a restarted daemon), with nothing but the ids.
+        let rebuilt = CgroupV2Driver(mount: fs.root, explicitRoot: "/ci", ownCgroup: "/", processID: 2).runCgroup(for: p)
+        expectSamePaths(created, rebuilt)
+        #expect(rebuilt.applied == AppliedLimits() && rebuilt.warnings.isEmpty)
+        #expect(driver.runCgroup(for: p, applied: created.applied, warnings: created.warnings).applied.memoryMaxBytes == 1 << 20)
+    }
+}
+
+/// The parts of a run's cgroup that `runCgroup(for:)` rebuilds: every path the shim is given.
+func expectSamePaths(_ a: RunCgroup, _ b: RunCgroup, sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(a.unifiedPath == b.unifiedPath, sourceLocation: sourceLocation)
+    #expect(a.joinFiles == b.joinFiles, sourceLocation: sourceLocation)
+    #expect(a.oomControlDirectory == b.oomControlDirectory, sourceLocation: sourceLocation)
+    #expect(a.statFiles.map { "\($0.key)=\($0.path)" } == b.statFiles.map { "\($0.key)=\($0.path)" }, sourceLocation: sourceLocation)
+    #expect(a.directories == b.directories, sourceLocation: sourceLocation)
 }

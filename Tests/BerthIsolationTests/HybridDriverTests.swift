@@ -122,6 +122,22 @@ import BerthCore
         for h in ["cpu", "memory", "unified"] { #expect(!fs.exists("\(h)/ci")) }
     }
 
+    @Test func rebuildsARunsCgroupFromItsIdsAsCreated() throws {
+        let fs = try hybridFS()
+        let own = ["memory": "/jail", "cpu": "/", "": "/"]
+        let driver = HybridDriver(mount: fs.root, ownCgroups: own)
+        try driver.prepare()
+        let p = RunPlace(tenant: tenant, job: JobID(), run: RunID())
+        var r = Resources()
+        r.memoryMax = 32 << 20
+        let created = try driver.createRun(p, resources: r, ioDevice: nil)
+        let rebuilt = HybridDriver(mount: fs.root, ownCgroups: own).runCgroup(for: p)
+        expectSamePaths(created, rebuilt)
+        #expect(rebuilt.directories.count == 6 && rebuilt.oomControlDirectory?.contains("/memory/jail/") == true)
+        #expect(rebuilt.directories.allSatisfy { FileManager.default.fileExists(atPath: $0) })
+        #expect(rebuilt.applied == AppliedLimits())
+    }
+
     @Test func parsesV1Stats() throws {
         let fs = try hybridFS()
         let driver = HybridDriver(mount: fs.root, ownCgroups: [:])

@@ -99,6 +99,18 @@ import BerthCore
         try layout.validateWorkingDirectory(path, checkpointDirectory: "/var/lib/berth/checkpoints/t/j")
     }
 
+    @Test(arguments: ["/tmp", "/tmp/work", "/tmp/a/b/c", "/var/tmp/x", "/dev/shm/y"])
+    func aWorkingDirectoryTheJobMakesIsInsideItsPrivateTmpfs(path: String) throws {
+        try layout.validateWorkingDirectory(path, checkpointDirectory: "/var/lib/berth/checkpoints/t/j", creating: true)
+    }
+
+    @Test(arguments: ["/tmpx/a", "/opt/work", "/", "/tmp/../etc", "/tmp/./a", "relative/tmp", "/var/lib/berth/checkpoints/t/j/sub"])
+    func aWorkingDirectoryTheJobMakesIsNowhereElse(path: String) {
+        #expect {
+            try layout.validateWorkingDirectory(path, checkpointDirectory: "/var/lib/berth/checkpoints/t/j", creating: true)
+        } throws: { ($0 as? BerthError)?.field == "workdir" }
+    }
+
     @Test func masksBerthsOwnDirectoriesAndHomes() {
         #expect(layout.masked == ["/var/lib/berth", "/run/berth", "/home", "/root"])
         var outside = HostLayout()

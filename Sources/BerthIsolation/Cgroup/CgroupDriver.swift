@@ -17,6 +17,12 @@ public protocol CgroupDriver: Sendable {
     /// Creates `<root>/tenants/<tenant>/<job>-<run>` with the limits applied. On failure it
     /// leaves nothing behind. The returned value is what the shim needs.
     func createRun(_ place: RunPlace, resources: Resources, ioDevice: BlockDevice?) throws -> RunCgroup
+    /// The run's cgroup as `createRun` describes it (its directories, join and stat files),
+    /// rebuilt from the ids alone, the way a cgroup manager is rebuilt from a path: nothing is
+    /// read or made. `applied` and `warnings` are empty. A process that did not create the run
+    /// (a restarted daemon) reaches its cgroup through this; `createRun` uses it too, so there
+    /// is one source of the paths.
+    func runCgroup(for place: RunPlace) -> RunCgroup
     /// Removes a run's cgroup that no shim took over (a failed launch).
     func removeRun(_ cgroup: RunCgroup)
     /// Turns the raw text of the stat files (keyed as in `RunCgroup.statFiles`) into typed stats.
@@ -31,6 +37,15 @@ public protocol CgroupDriver: Sendable {
 }
 
 extension CgroupDriver {
+    /// `runCgroup(for:)` with what was applied and what could not be, when the caller knows them
+    /// (recorded when the run started).
+    public func runCgroup(for place: RunPlace, applied: AppliedLimits, warnings: [String] = []) -> RunCgroup {
+        var cgroup = runCgroup(for: place)
+        cgroup.applied = applied
+        cgroup.warnings = warnings
+        return cgroup
+    }
+
     public func removeRun(_ cgroup: RunCgroup) {
         for dir in cgroup.directories { _ = rmdir(dir) }
     }
@@ -56,8 +71,8 @@ func unwritableAncestor(of path: String) -> String? {
     return access(existing, W_OK) == 0 ? nil : "\(existing) is not writable by uid \(getuid())"
 }
 
-/// Where a run's cgroup lives in the layout.
-public struct RunPlace: Sendable {
+/// Where a run's cgroup lives in the layout: the run's ids.
+public struct RunPlace: Sendable, Hashable {
     public var tenant: TenantID
     public var job: JobID
     public var run: RunID
@@ -68,6 +83,13 @@ public struct RunPlace: Sendable {
     }
     /// The run's directory name: ids only, never a user-chosen name.
     public var leafName: String { "\(job.rawValue)-\(run.rawValue)" }
+
+    /// Parses the three ids (as a status file or a `RunHandle` holds them); nil unless each has
+    /// its shape (`t`, `j`, `r` and 16 hex digits).
+    public init?(tenant: String, job: String, run: String) {
+        guard let t = TenantID(tenant), let j = JobID(job), let r = RunID(run) else { return nil }
+        self.init(tenant: t, job: j, run: r)
+    }
 }
 
 /// A created run cgroup, described for the shim.

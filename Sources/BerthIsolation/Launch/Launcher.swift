@@ -121,20 +121,34 @@ public struct Launcher: Sendable {
         if spec.seccomp == .unconfined && !layout.allowUnconfined {
             throw BerthError.invalid("seccomp", "'unconfined' is not allowed on this host; the operator must allow it")
         }
+        if let logs = spec.logs {
+            guard !spec.terminal else { throw BerthError.invalid("logs", "a job given the caller's terminal has no log files") }
+            try LogDirectory.check(logs)
+        }
+        if spec.makeWorkingDirectory && !spec.sandboxed {
+            throw BerthError.invalid("workdir", "can be made only inside a sandboxed run's private /tmp", got: spec.workingDirectory)
+        }
         var device: BlockDevice?
         if let io = spec.resources.io {
-            device = try BlockDevice.holding(io.devicePath ?? spec.workingDirectory, field: io.devicePath == nil ? "io-write" : "io-device")
+            // A working directory the job makes is in its private tmpfs, on no disk: its I/O
+            // limits default to the disk of its checkpoints, the one disk it writes to.
+            let path = io.devicePath ?? (spec.makeWorkingDirectory ? layout.checkpointRoot : spec.workingDirectory)
+            device = try BlockDevice.holding(path, field: io.devicePath == nil ? "io-write" : "io-device")
         }
         var sandboxArgs: [String] = []
         var environment = spec.environment
-        let tenant = try tenants.tenant(spec.tenant)
+        // The daemon's store allocates tenants' ids and uids; `berth run` uses the registry file.
+        let tenant = try spec.tenantIdentity.map { (id: $0.id, uid: $0.uid) } ?? {
+            let t = try tenants.tenant(spec.tenant)
+            return (id: t.id, uid: t.uid)
+        }()
         let checkpointDir = checkpoints.path(tenant: tenant.id, job: spec.jobID)
         let newRoot = layout.rootsDirectory + "/" + spec.runID.rawValue
         var uid: UInt32 = 0
         let granted = spec.sandboxed ? try GrantedCapabilities(parsing: spec.capabilities) : GrantedCapabilities()
         if spec.sandboxed {
             uid = tenant.uid
-            try layout.validateWorkingDirectory(spec.workingDirectory, checkpointDirectory: checkpointDir)
+            try layout.validateWorkingDirectory(spec.workingDirectory, checkpointDirectory: checkpointDir, creating: spec.makeWorkingDirectory)
             environment.append("BERTH_CHECKPOINT_DIR=\(checkpointDir)")
             sandboxArgs = ["--uid", String(uid), "--gid", String(uid), "--nofile", String(layout.jobFileLimit),
                            "--newroot", newRoot, "--hostname", spec.runID.rawValue, "--tmpfs-size", String(layout.tmpfsSizeBytes)]
@@ -153,6 +167,10 @@ public struct Launcher: Sendable {
                 _ = try checkpoints.createJobDirectory(tenant: tenant.id, job: spec.jobID, uid: uid)
                 if !existed { undo.append { try? checkpoints.removeJobDirectory(tenant: tenant.id, job: spec.jobID) } }
             }
+            if let logs = spec.logs {
+                let made = try LogDirectory.make(logs.directory)
+                undo.append { for dir in made { _ = rmdir(dir) } }
+            }
             // createRun ensures every level of the path: a concurrent `berth run` may have
             // removed an idle one since init.
             let place = RunPlace(tenant: tenant.id, job: spec.jobID, run: spec.runID)
@@ -162,7 +180,12 @@ public struct Launcher: Sendable {
                 cgroup.applied.capabilities = granted.names
             }
             undo.append { driver.removeRun(cgroup) }
-            var args = [shimPath, "--status", statusPath(spec.runID), "--cgroup", cgroup.unifiedPath, "--cwd", spec.workingDirectory]
+            var args = [shimPath, "--status", statusPath(spec.runID), "--cgroup", cgroup.unifiedPath,
+                        "--ids", "\(place.tenant)/\(place.job)/\(place.run)", "--cwd", spec.workingDirectory]
+            if spec.makeWorkingDirectory { args.append("--mkcwd") }
+            if let logs = spec.logs {
+                args += ["--log-dir", logs.directory, "--log-max-bytes", String(logs.maxBytes), "--log-keep", String(logs.keep)]
+            }
             for file in cgroup.joinFiles { args += ["--join", file] }
             if let dir = cgroup.oomControlDirectory, spec.resources.memoryMax != nil { args += ["--oom-control", dir] }
             for (key, path) in cgroup.statFiles { args += ["--stat", "\(key)=\(path)"] }
@@ -178,8 +201,10 @@ public struct Launcher: Sendable {
             args += ["--grace-ms", String(spec.graceMillis)] + sandboxArgs + ["--"]
             args += [resolveExecutable(spec.argv[0], environment: environment)] + spec.argv
             let pid = try spawnInNewSession(args, environment: environment)
-            return StartedRun(spec: spec, shimPID: pid, statusPath: statusPath(spec.runID), cgroup: cgroup, driver: driver,
-                              rootDirectory: spec.sandboxed ? newRoot : nil)
+            // The shim is this process's child, unreaped: its pid cannot be another's yet.
+            let start = ProcessStat.read(pid)?.start ?? 0
+            return StartedRun(spec: spec, place: place, shimPID: pid, shimStart: start, statusPath: statusPath(spec.runID),
+                              cgroup: cgroup, driver: driver, rootDirectory: spec.sandboxed ? newRoot : nil)
         } catch {
             undo.reversed().forEach { $0() }
             throw error
@@ -244,97 +269,4 @@ func spawnInNewSession(_ argv: [String], environment: [String]) throws -> pid_t 
     let rc = posix_spawn(&pid, argv[0], nil, &attr, cArgs, cEnv)
     guard rc == 0 else { throw BerthError(.launch, "cannot start the shim \(argv[0]): \(Sys.errnoText(rc))") }
     return pid
-}
-
-/// A run whose shim is running.
-public struct StartedRun: Sendable {
-    public let spec: RunSpec
-    public let shimPID: pid_t
-    public let statusPath: String
-    public let cgroup: RunCgroup
-    let driver: any CgroupDriver
-    /// The mount point of the run's root tree, which the shim removes at the end.
-    let rootDirectory: String?
-
-    /// Kills whatever is left in a run's cgroup, waits (up to 5 s) until it is empty, and
-    /// removes it. Returns whether it is gone.
-    static func killAndRemove(_ cgroup: RunCgroup, driver: any CgroupDriver) -> Bool {
-        try? Sys.write(cgroup.unifiedPath + "/cgroup.kill", "1")
-        for _ in 0..<500 {
-            let events = Sys.read(cgroup.unifiedPath + "/cgroup.events") ?? ""
-            if events.isEmpty || events.contains("populated 0") { break }
-            usleep(10_000)
-        }
-        driver.removeRun(cgroup)
-        return cgroup.directories.allSatisfy { access($0, F_OK) != 0 }
-    }
-
-    /// Forwards a signal to the shim, which passes SIGINT/SIGTERM on to the job and
-    /// escalates after the grace period.
-    public func signal(_ sig: Int32) { kill(shimPID, sig) }
-
-    /// Waits for the shim to exit and returns how the run ended.
-    public func wait() -> RunResult {
-        var status: Int32 = 0
-        while waitpid(shimPID, &status, 0) < 0 && errno == EINTR {}
-        guard let s = ShimStatus.read(statusPath), s.state == "ended" else {
-            // The shim died before its own teardown (its run's init got SIGKILL with it): do
-            // what it would have, and say what happened.
-            let removed = Self.killAndRemove(cgroup, driver: driver)
-            if let rootDirectory { _ = rmdir(rootDirectory) }
-            let how = (status & 0x7f) != 0 ? "was killed by signal \(status & 0x7f)" : "exited with \((status >> 8) & 0xff)"
-            let running = ShimStatus.read(statusPath)
-            let wall = running.map { Int((StatusRetention.currentNanos() - $0.startedNanos) / 1_000_000) } ?? 0
-            return RunResult(spec: spec, ending: .launchFailed(message: "the run's supervisor (berth-shim) \(how) before the run ended; the run was killed"),
-                             stats: RunStats(), wallMillis: wall, cgroup: cgroup, stuck: !removed, cgroupRemoved: removed, jobPID: running?.pid ?? 0)
-        }
-        return RunResult(spec: spec, status: s, cgroup: cgroup, driver: driver)
-    }
-}
-
-/// How a run ended, with its final stats and what was applied.
-public struct RunResult: Sendable {
-    public let spec: RunSpec
-    public let ending: RunEnding
-    public let stats: RunStats
-    public let wallMillis: Int
-    public let cgroup: RunCgroup
-    /// The cgroup still held processes after `cgroup.kill` and the bounded wait.
-    public let stuck: Bool
-    public let cgroupRemoved: Bool
-    public let jobPID: Int32
-
-    init(spec: RunSpec, ending: RunEnding, stats: RunStats, wallMillis: Int, cgroup: RunCgroup, stuck: Bool, cgroupRemoved: Bool, jobPID: Int32) {
-        self.spec = spec
-        self.ending = ending
-        self.stats = stats
-        self.wallMillis = wallMillis
-        self.cgroup = cgroup
-        self.stuck = stuck
-        self.cgroupRemoved = cgroupRemoved
-        self.jobPID = jobPID
-    }
-
-    /// Interprets an ended status file.
-    public init(spec: RunSpec, status s: ShimStatus, cgroup: RunCgroup, driver: any CgroupDriver) {
-        let stats = driver.stats(from: s.stats ?? [:])
-        let oomKilled = (stats.memory.oomKills ?? 0) > 0 || s.oomGroupKill == true
-        // The run's own counters show whether its own limit was hit; if not, an ancestor's was.
-        // (v1 counts no such event reliably; there, a peak at the limit shows it.)
-        let peakAtLimit = cgroup.applied.memoryMaxBytes.map { (stats.memory.peakBytes ?? 0) >= $0 } ?? false
-        let ownLimit = (stats.memory.oomEvents ?? 0) > 0 || (stats.memory.maxEvents ?? 0) > 0 || peakAtLimit
-        let ending: RunEnding
-        switch s.how ?? "" {
-        case "exec_failed": ending = .execFailed(errno: s.errno ?? 0)
-        case "launch_failed": ending = .launchFailed(message: (s.message ?? "shim failure") + (s.errno.map { $0 != 0 ? ": \(Sys.errnoText(Int32($0)))" : "" } ?? ""))
-        case "timeout": ending = .timedOut
-        case "stopped": ending = .stopped(signal: s.signal ?? 15)
-        case _ where oomKilled: ending = .oomKilled(byTenantLimit: !ownLimit)
-        case "signaled": ending = .signaled(signal: s.signal ?? 0)
-        default: ending = .exited(code: s.code ?? 0)
-        }
-        let wall = Int(((s.endedNanos ?? s.startedNanos) - s.startedNanos) / 1_000_000)
-        self.init(spec: spec, ending: ending, stats: stats, wallMillis: wall, cgroup: cgroup,
-                  stuck: s.stuck ?? false, cgroupRemoved: s.cgroupRemoved ?? false, jobPID: s.pid)
-    }
 }

@@ -28,10 +28,12 @@ public struct RunReport: Encodable, Sendable {
         case jobID = "job_id", runID = "run_id", exitCode = "exit_code", wallMillis = "wall_ms", cgroupRemoved = "cgroup_removed", cgroupPath = "cgroup"
     }
 
-    public init(_ r: RunResult) {
-        tenant = r.spec.tenant.rawValue
-        jobID = r.spec.jobID.rawValue
-        runID = r.spec.runID.rawValue
+    /// `tenant`: the tenant's name, as the caller knows it; without it the report shows the
+    /// tenant's id (an adopted run's result carries ids only).
+    public init(_ r: RunResult, tenant name: TenantName? = nil) {
+        tenant = name?.rawValue ?? r.place.tenant.rawValue
+        jobID = r.place.job.rawValue
+        runID = r.place.run.rawValue
         reason = r.ending.reason
         exitCode = r.ending.exitCode
         summary = r.ending.summary

@@ -169,7 +169,7 @@ public struct CheckpointTree: Sendable {
 
     /// mkdir -p: the last directory gets `mode`; those made above it 0755, because jobs must
     /// be able to walk through them to reach their own checkpoint subtree.
-    static func makeDirectories(_ path: String, mode: mode_t) throws {
+    public static func makeDirectories(_ path: String, mode: mode_t) throws {
         // Usually all there already: one mkdir tells, and only a missing parent walks the path.
         if mkdir(path, mode) == 0 || errno == EEXIST { return }
         var current = ""

@@ -134,6 +134,12 @@ public struct HostLayout: Sendable {
     /// `hiddenSystemDirectories` as `resolvingSymlinks` found them.
     var extraMasks = HostLayout.hiddenSystemDirectories
 
+    /// Hides one more host directory from every job (the daemon's state directory, which holds
+    /// the store, the logs and the operator token).
+    public mutating func hide(_ path: String) {
+        if !extraMasks.contains(path) { extraMasks.append(path) }
+    }
+
     /// Directories each run gets its own empty, writable tmpfs for.
     public static let privateDirectories = ["/tmp", "/var/tmp", "/dev/shm"]
 
@@ -153,11 +159,21 @@ public struct HostLayout: Sendable {
     /// Checks a working directory (B2): absolute, no `.`/`..`, no symlink on the way, not a
     /// kernel view or a hidden directory, and an existing directory — or inside the job's own
     /// checkpoint subtree.
-    public func validateWorkingDirectory(_ path: String, checkpointDirectory: String) throws {
+    ///
+    /// With `creating` (the job makes it: `RunSpec.makeWorkingDirectory`) it must be inside the
+    /// run's private /tmp, /var/tmp or /dev/shm instead: a tmpfs the sandbox makes empty for each
+    /// run, so the path names nothing on the host and there is nothing there to check.
+    public func validateWorkingDirectory(_ path: String, checkpointDirectory: String, creating: Bool = false) throws {
         let components = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
         guard path.hasPrefix("/"), !path.contains("\0"), path.utf8.count < 4096,
               !components.contains(where: { $0 == "." || $0 == ".." }) else {
             throw BerthError.invalid("workdir", "must be an absolute path without '.' or '..'", got: path)
+        }
+        if creating {
+            guard Self.privateDirectories.contains(where: { path == $0 || path.hasPrefix($0 + "/") }) else {
+                throw BerthError.invalid("workdir", "can be made only inside the run's private /tmp, /var/tmp or /dev/shm", got: path)
+            }
+            return
         }
         if path == checkpointDirectory || path.hasPrefix(checkpointDirectory + "/") { return }
         guard !hidesFromJobs(path) else {

@@ -286,14 +286,23 @@ public struct HostAccounts: Sendable, Equatable {
         return problems
     }
 
+    /// The ids the host's files take, for allocators outside this file's registry (the store).
+    public func takenIDs() throws -> TakenIDs { TakenIDs(taken: try load()) }
+
+    /// Ids taken on the host, as `takenIDs()` read them.
+    public struct TakenIDs: Sendable {
+        let taken: Taken
+        public func contains(_ id: UInt32) -> Bool { taken.conflict(id) != nil }
+    }
+
     /// One entry that takes ids: a user, a group, or a subordinate range.
-    struct Account {
+    struct Account: Sendable {
         let ids: ClosedRange<UInt32>
         let description: String
     }
 
     /// What the files held when read.
-    struct Taken {
+    struct Taken: Sendable {
         var accounts: [Account] = []
         var single: [UInt32: String] = [:]
         var ranges: [Account] = []

@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/epoll.h>
 
 /// clone3(2) with CLONE_INTO_CGROUP | CLONE_PIDFD and no new stack (fork semantics).
 /// `cgroup_fd` is an open directory of the target cgroup v2; the pidfd is stored in `*pidfd`.

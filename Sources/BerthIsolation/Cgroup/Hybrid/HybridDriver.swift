@@ -115,17 +115,49 @@ public struct HybridDriver: CgroupDriver {
         }
     }
 
+    /// The run's directory in hierarchy `h`.
+    func runDirectory(_ h: String, _ place: RunPlace) -> String {
+        root(h) + "/tenants/" + place.tenant.rawValue + "/" + place.leafName
+    }
+
+    public func runCgroup(for place: RunPlace) -> RunCgroup {
+        let run = { (h: String) in self.runDirectory(h, place) }
+        var stats: [(key: String, path: String)] = [
+            ("cpu.stat", run("unified") + "/cpu.stat"),
+            ("cpu.pressure", run("unified") + "/cpu.pressure"),
+            ("memory.pressure", run("unified") + "/memory.pressure"),
+            ("io.pressure", run("unified") + "/io.pressure"),
+        ]
+        let v1Stats = ["cpu": ["cpu.stat"],
+                       "memory": ["memory.usage_in_bytes", "memory.max_usage_in_bytes", "memory.failcnt", "memory.memsw.failcnt", "memory.oom_control"],
+                       "blkio": ["blkio.throttle.io_service_bytes", "blkio.throttle.io_serviced"],
+                       "pids": ["pids.current", "pids.events"]]
+        for h in hierarchies {
+            for file in v1Stats[h] ?? [] { stats.append((h == "cpu" ? "v1.cpu.stat" : file, run(h) + "/" + file)) }
+        }
+        return RunCgroup(
+            unifiedPath: run("unified"),
+            // `tasks`, not `cgroup.procs`: the child moves only its own single thread ("0"),
+            // which the kernel does without the threadgroup lock, whose write side waits for
+            // an RCU grace period (6.5 to 26 ms per launch otherwise; see ARCHITECTURE.md).
+            joinFiles: hierarchies.map { run($0) + "/tasks" },
+            oomControlDirectory: hierarchies.contains("memory") ? run("memory") : nil,
+            statFiles: stats,
+            directories: (hierarchies + ["unified"]).map(run),
+            applied: AppliedLimits(),
+            warnings: [])
+    }
+
     public func createRun(_ place: RunPlace, resources r: Resources, ioDevice: BlockDevice?) throws -> RunCgroup {
         let tenantSuffix = "/tenants/" + place.tenant.rawValue
-        let runSuffix = tenantSuffix + "/" + place.leafName
         var made = CreatedDirectories()
         var applied = AppliedLimits()
         do {
-            for (h, leaf) in directories(runSuffix) {
+            for h in hierarchies + ["unified"] {
                 let levels = [root(h), root(h) + "/tenants", root(h) + tenantSuffix]
-                try makeLeaf(leaf, below: levels, made: &made) { try ready(h, $0) }
+                try makeLeaf(runDirectory(h, place), below: levels, made: &made) { try ready(h, $0) }
             }
-            let run = { (h: String) in self.root(h) + runSuffix }
+            let run = { (h: String) in self.runDirectory(h, place) }
             if hierarchies.contains("cpu") {
                 if let quota = r.cpuQuotaMicros {
                     try Sys.write(run("cpu") + "/cpu.cfs_period_us", String(Resources.cpuPeriodMicros))
@@ -171,31 +203,10 @@ public struct HybridDriver: CgroupDriver {
             made.rollback()
             throw error
         }
-        let run = { (h: String) in self.root(h) + runSuffix }
-        var stats: [(key: String, path: String)] = [
-            ("cpu.stat", run("unified") + "/cpu.stat"),
-            ("cpu.pressure", run("unified") + "/cpu.pressure"),
-            ("memory.pressure", run("unified") + "/memory.pressure"),
-            ("io.pressure", run("unified") + "/io.pressure"),
-        ]
-        let v1Stats = ["cpu": ["cpu.stat"],
-                       "memory": ["memory.usage_in_bytes", "memory.max_usage_in_bytes", "memory.failcnt", "memory.memsw.failcnt", "memory.oom_control"],
-                       "blkio": ["blkio.throttle.io_service_bytes", "blkio.throttle.io_serviced"],
-                       "pids": ["pids.current", "pids.events"]]
-        for h in hierarchies {
-            for file in v1Stats[h] ?? [] { stats.append((h == "cpu" ? "v1.cpu.stat" : file, run(h) + "/" + file)) }
-        }
-        return RunCgroup(
-            unifiedPath: run("unified"),
-            // `tasks`, not `cgroup.procs`: the child moves only its own single thread ("0"),
-            // which the kernel does without the threadgroup lock, whose write side waits for
-            // an RCU grace period (6.5 to 26 ms per launch otherwise; see ARCHITECTURE.md).
-            joinFiles: hierarchies.map { run($0) + "/tasks" },
-            oomControlDirectory: hierarchies.contains("memory") ? run("memory") : nil,
-            statFiles: stats,
-            directories: directories(runSuffix).map(\.path),
-            applied: applied,
-            warnings: enforcement.shortfalls(r) + (enforcement.devices ? [] : [noDeviceAllowList]))
+        var cgroup = runCgroup(for: place)
+        cgroup.applied = applied
+        cgroup.warnings = enforcement.shortfalls(r) + (enforcement.devices ? [] : [noDeviceAllowList])
+        return cgroup
     }
 
     public func removeIdleTree(tenant: TenantID?) {

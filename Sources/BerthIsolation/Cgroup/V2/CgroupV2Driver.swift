@@ -124,9 +124,21 @@ public struct CgroupV2Driver: CgroupDriver {
             """)
     }
 
+    /// The stat files the shim reads at the end, in the run's directory.
+    static let statNames = ["cpu.stat", "memory.current", "memory.peak", "memory.events", "io.stat",
+                            "pids.current", "pids.events", "cpu.pressure", "memory.pressure", "io.pressure"]
+
+    public func runCgroup(for place: RunPlace) -> RunCgroup {
+        let runDir = tenantDirectory(place.tenant) + "/" + place.leafName
+        return RunCgroup(unifiedPath: runDir, joinFiles: [], oomControlDirectory: nil,
+                         statFiles: Self.statNames.map { ($0, runDir + "/" + $0) },
+                         directories: [runDir], applied: AppliedLimits(), warnings: [])
+    }
+
     public func createRun(_ place: RunPlace, resources r: Resources, ioDevice: BlockDevice?) throws -> RunCgroup {
         let tenantDir = tenantDirectory(place.tenant)
-        let runDir = tenantDir + "/" + place.leafName
+        var cgroup = runCgroup(for: place)
+        let runDir = cgroup.unifiedPath
         var made = CreatedDirectories()
         var warnings = enforcement.shortfalls(r)
         var applied = AppliedLimits()
@@ -194,11 +206,9 @@ public struct CgroupV2Driver: CgroupDriver {
             made.rollback()
             throw error
         }
-        let statNames = ["cpu.stat", "memory.current", "memory.peak", "memory.events", "io.stat",
-                         "pids.current", "pids.events", "cpu.pressure", "memory.pressure", "io.pressure"]
-        return RunCgroup(unifiedPath: runDir, joinFiles: [], oomControlDirectory: nil,
-                         statFiles: statNames.map { ($0, runDir + "/" + $0) },
-                         directories: [runDir], applied: applied, warnings: warnings)
+        cgroup.applied = applied
+        cgroup.warnings = warnings
+        return cgroup
     }
 
     public func removeIdleTree(tenant: TenantID?) {

@@ -1,0 +1,157 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import BerthCore
+import BerthIsolation
+import CBerthSys
+import Synchronization
+
+/// A run that ended, as the agent saw it.
+public struct RunEnded: Sendable {
+    public let handle: RunHandle
+    public let result: RunResult
+    public init(handle: RunHandle, result: RunResult) {
+        self.handle = handle
+        self.result = result
+    }
+}
+
+/// The node side of Berth: starts runs through the `Launcher` and watches their shims through
+/// pidfds in one epoll loop, so it needs to be no run's parent. The same code watches a run it
+/// started and a run an earlier daemon started (`adopt`): a restarted daemon loses nothing.
+public final class Agent: Sendable {
+    public let node: String
+    public let launcher: Launcher
+    /// `<logRoot>/<tenant-id>/<job-id>/<run-id>/stdout.log`, root's, never shown to jobs.
+    public let logRoot: String
+    /// Every ended run, once, in the order the agent saw them end.
+    public let endings: AsyncStream<RunEnded>
+    private let continuation: AsyncStream<RunEnded>.Continuation
+    private let epollFD: Int32
+    private let watched = Mutex<[Int32: StartedRun]>([:])
+
+    public init(node: String, launcher: Launcher, logRoot: String) throws {
+        self.node = node
+        self.launcher = launcher
+        self.logRoot = logRoot
+        try CheckpointTree.makeDirectories(logRoot, mode: 0o700)
+        (endings, continuation) = AsyncStream.makeStream(of: RunEnded.self)
+        epollFD = try Sys.retrying(.system, "epoll_create1") { epoll_create1(Int32(EPOLL_CLOEXEC)) }
+        let thread = WatchThread(agent: self)
+        thread.start()
+    }
+
+    /// Starts a run and watches it. The handle is what the store records for re-adoption.
+    public func start(_ spec: RunSpec) throws -> StartedRun {
+        let run = try launcher.start(spec)
+        try watch(run)
+        return run
+    }
+
+    /// Asks a run to stop: SIGTERM to its shim, which passes it to the job and kills the run's
+    /// cgroup after the grace period. Idempotent; a run already gone is not an error.
+    public func stop(_ handle: RunHandle) {
+        let fd = berth_pidfd_open(handle.shimPID)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        // The pid may have been reused since: only a live shim with the recorded start time is signalled.
+        if launcher.adopt(handle) != nil { _ = berth_pidfd_send_signal(fd, SIGTERM) }
+    }
+
+    /// Re-adopts a run an earlier daemon started: watched from now on if its shim lives,
+    /// otherwise its real ending (from the shim's status file) is returned at once.
+    public func adopt(_ handle: RunHandle) throws -> RunResult? {
+        if let run = launcher.adopt(handle) {
+            do {
+                try watch(run)
+                return nil
+            } catch {
+                // Could not watch it (no pidfd): fall through and read what is there.
+            }
+        }
+        return try launcher.ended(handle)
+    }
+
+    /// Where a run's log files are.
+    public func logDirectory(tenant: String, job: String, run: String) -> String {
+        "\(logRoot)/\(tenant)/\(job)/\(run)"
+    }
+
+    /// Removes a removed job's logs, every run's.
+    public func removeLogs(tenant: String, job: String) {
+        guard let t = TenantID(tenant), let j = JobID(job) else { return }
+        // Laid out as checkpoints are (`<root>/<tenant>/<job>`): the same careful removal.
+        try? CheckpointTree(root: logRoot, quota: nil).removeJobDirectory(tenant: t, job: j)
+        _ = rmdir("\(logRoot)/\(tenant)")
+    }
+
+    /// The run's status file is no longer needed: its ending is in the store.
+    public func forget(_ handle: RunHandle) {
+        _ = unlink(handle.statusPath)
+    }
+
+    /// Releases a removed tenant on this node: its checkpoint subtree and idle cgroup levels.
+    public func releaseTenant(_ id: TenantID) throws {
+        if launcher.driver.hasRuns(tenant: id) {
+            throw BerthError(.invalidSpec, "tenant \(id) still has runs on this node", field: "tenant")
+        }
+        try launcher.checkpoints.removeTenantDirectory(tenant: id)
+        launcher.driver.removeIdleTree(tenant: id)
+        try CheckpointTree(root: logRoot, quota: nil).removeTenantDirectory(tenant: id)
+    }
+
+    /// Runs being watched.
+    public var watchedCount: Int { watched.withLock { $0.count } }
+
+    private func watch(_ run: StartedRun) throws {
+        let fd = try run.openPidfd()
+        watched.withLock { $0[fd] = run }
+        var event = epoll_event()
+        event.events = EPOLLIN.rawValue
+        event.data.fd = fd
+        if epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &event) != 0 {
+            let e = errno
+            watched.withLock { _ = $0.removeValue(forKey: fd) }
+            close(fd)
+            throw BerthError(.system, "epoll_ctl ADD pidfd of shim \(run.shimPID): \(Sys.errnoText(e))", errno: e)
+        }
+    }
+
+    /// The watch loop's body: waits for shims to exit and reports their runs' endings.
+    fileprivate func waitForEndings() {
+        var events = [epoll_event](repeating: epoll_event(), count: 64)
+        while true {
+            let n = epoll_wait(epollFD, &events, Int32(events.count), -1)
+            if n < 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            for i in 0..<Int(n) {
+                let fd = events[i].data.fd
+                guard let run = watched.withLock({ $0.removeValue(forKey: fd) }) else { continue }
+                _ = epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, nil)
+                close(fd)
+                let result = run.finish()
+                continuation.yield(RunEnded(handle: run.handle, result: result))
+            }
+        }
+    }
+}
+
+/// The one thread that blocks in epoll_wait for the agent: shims' exits are not async work.
+private final class WatchThread: Sendable {
+    let agent: Agent
+    init(agent: Agent) { self.agent = agent }
+
+    func start() {
+        let box = Unmanaged.passRetained(self).toOpaque()
+        var thread = pthread_t()
+        pthread_create(&thread, nil, { raw in
+            guard let raw else { return nil }
+            let me = Unmanaged<WatchThread>.fromOpaque(raw).takeRetainedValue()
+            me.agent.waitForEndings()
+            return nil
+        }, box)
+        pthread_detach(thread)
+    }
+}

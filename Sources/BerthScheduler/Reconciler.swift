@@ -1,0 +1,329 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import BerthAgent
+import BerthCore
+import BerthIsolation
+import BerthStore
+import FoundationEssentials
+import Logging
+import ServiceLifecycle
+
+/// Drives reality toward the store's desired state: admits pending jobs, starts, stops and
+/// restarts runs with backoff, records each run's real ending. Every action is idempotent and
+/// recorded as an event with its reason; the store is read afresh on every pass, so a restarted
+/// daemon simply carries on.
+public actor Reconciler: Service {
+    let store: any Store
+    let agent: Agent
+    let epoch: Int64
+    let makeRunSpec: @Sendable (Job, Tenant, RunID) throws -> RunSpec
+    let defaultPids: Int
+    let logger: Logger
+    /// Wakes the loop before its next tick (a submission, a stop).
+    private let wakeups: AsyncStream<Void>
+    private let wake: AsyncStream<Void>.Continuation
+    /// Runs being started right now, by job: a second pass must not start another.
+    private var launching: Set<String> = []
+    /// The most runs started at once.
+    let launchWidth: Int
+    private var inFlight = 0
+
+    public init(store: any Store, agent: Agent, epoch: Int64, defaultPids: Int, launchWidth: Int = 8, logger: Logger,
+                makeRunSpec: @escaping @Sendable (Job, Tenant, RunID) throws -> RunSpec) {
+        self.store = store
+        self.agent = agent
+        self.epoch = epoch
+        self.defaultPids = defaultPids
+        self.launchWidth = launchWidth
+        self.logger = logger
+        self.makeRunSpec = makeRunSpec
+        (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Asks for a pass now.
+    public nonisolated func poke() { wake.yield() }
+
+    public func run() async throws {
+        try await adoptRuns()
+        try await withGracefulShutdownHandler {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await self.consumeEndings() }
+                group.addTask { try await self.loop() }
+                try await group.next()
+                group.cancelAll()
+            }
+        } onGracefulShutdown: {
+            self.wake.finish()
+        }
+    }
+
+    private func loop() async throws {
+        var iterator = wakeups.makeAsyncIterator()
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do {
+                try await pass()
+            } catch let error as StoreError {
+                if case .fenced = error { throw error }
+                logger.warning("reconcile pass: \(error)")
+            } catch {
+                logger.warning("reconcile pass: \(error)")
+            }
+            // Sleep until poked or the next tick, whichever comes first.
+            let tick = Task { try? await Task.sleep(for: .milliseconds(200)); self.wake.yield() }
+            guard await iterator.next() != nil else { tick.cancel(); return }
+            tick.cancel()
+        }
+    }
+
+    private func consumeEndings() async throws {
+        for await ended in agent.endings {
+            do { try await handleEnding(ended) } catch { logger.error("recording the end of run \(ended.handle.run): \(error)") }
+            wake.yield()
+        }
+    }
+
+    // MARK: - One pass
+
+    func pass() async throws {
+        let jobs = try await store.activeJobs()
+        var tenants: [String: Tenant] = [:]
+        var used: [String: Demand] = [:]
+        for job in jobs where job.phase.isAdmitted || launching.contains(job.id) {
+            used[job.tenantID, default: Demand()] = used[job.tenantID, default: Demand()] + Admission.demand(of: job.spec, defaultPids: defaultPids)
+        }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        for job in jobs where !launching.contains(job.id) {
+            if tenants[job.tenantID] == nil { tenants[job.tenantID] = try await store.tenant(id: job.tenantID) }
+            guard let tenant = tenants[job.tenantID] else { continue }
+            switch (job.desired, job.phase) {
+            case (.running, .pending), (.running, .backoff):
+                if job.phase == .backoff, let at = job.nextAttemptAt, at > now { continue }
+                guard inFlight < launchWidth else { continue }
+                let demand = Admission.demand(of: job.spec, defaultPids: defaultPids)
+                if let reason = Admission.check(demand, used: used[job.tenantID] ?? Demand(), quota: tenant.quota) {
+                    if job.phase != .pending || job.reason != reason {
+                        var j = job
+                        j.phase = .pending
+                        j.reason = reason
+                        _ = try? await store.update(j, event: event(j, "pending", reason), epoch: epoch)
+                    }
+                    continue
+                }
+                used[job.tenantID] = (used[job.tenantID] ?? Demand()) + demand
+                launching.insert(job.id)
+                inFlight += 1
+                Task { await self.startRun(job, tenant: tenant) }
+            case (.stopped, .pending), (.stopped, .backoff), (.removed, .pending), (.removed, .backoff):
+                var j = job
+                j.phase = .stopped
+                j.reason = job.desired == .removed ? "removed" : "stopped by request"
+                j.nextAttemptAt = nil
+                _ = try? await store.update(j, event: event(j, "stopped", j.reason ?? ""), epoch: epoch)
+            case (.stopped, .starting), (.stopped, .running), (.removed, .starting), (.removed, .running):
+                try await stopRun(job)
+            case (.removed, _) where job.phase.isFinal && job.currentRun == nil:
+                try await store.deleteJob(id: job.id, epoch: epoch)
+                removeLogs(job)
+            default:
+                break
+            }
+        }
+    }
+
+    // MARK: - Actions
+
+    /// Starts a run of `job`: the run is recorded (`starting`) before its shim exists, so a
+    /// daemon killed in between finds either the shim's status file or nothing, never a stranger.
+    func startRun(_ job: Job, tenant: Tenant) async {
+        defer { launching.remove(job.id); inFlight -= 1 }
+        let runID = RunID()
+        var j = job
+        j.phase = .starting
+        j.reason = nil
+        j.currentRun = runID.rawValue
+        j.nextAttemptAt = nil
+        var run = Run(id: runID.rawValue, jobID: job.id, tenantID: job.tenantID, node: agent.node, startedAt: Int64(Date().timeIntervalSince1970 * 1000))
+        do {
+            j = try await store.update(j, event: nil, insertRun: run, epoch: epoch)
+        } catch {
+            logger.info("job \(job.id) changed before its run started: \(error)")
+            return
+        }
+        do {
+            let spec = try makeRunSpec(j, tenant, runID)
+            let started = try agent.start(spec)
+            run.state = .running
+            run.handle = try String(decoding: JSONEncoder().encode(started.handle), as: UTF8.self)
+            try await store.updateRun(run, epoch: epoch)
+            try await transition(job.id) { j in
+                guard j.currentRun == runID.rawValue, j.phase == .starting else { return nil }
+                j.phase = .running
+                return event(j, "started", "run \(runID) started" + (run.pid.map { ", pid \($0)" } ?? ""), run: runID.rawValue)
+            }
+        } catch {
+            run.state = .ended
+            run.endedAt = Int64(Date().timeIntervalSince1970 * 1000)
+            run.exit = "launch_failed"
+            run.message = "\(error)"
+            try? await store.updateRun(run, epoch: epoch)
+            try? await afterRun(job.id, runID: runID.rawValue, exit: "launch_failed", code: nil, success: false, message: "\(error)")
+        }
+    }
+
+    func stopRun(_ job: Job) async throws {
+        guard let runID = job.currentRun, let run = try await store.run(id: runID) else { return }
+        if let handle = run.handle.flatMap(Self.decodeHandle) { agent.stop(handle) }
+        if job.phase != .stopping {
+            try await transition(job.id) { j in
+                guard j.phase == .running || j.phase == .starting else { return nil }
+                j.phase = .stopping
+                return event(j, "stopping", j.desired == .removed ? "removing: stopping run \(runID)" : "stopping run \(runID) by request", run: runID)
+            }
+        }
+    }
+
+    /// Records a run's real ending, then applies the job's restart policy.
+    func handleEnding(_ ended: RunEnded) async throws {
+        guard var run = try await store.run(id: ended.handle.run), run.state != .ended else { return }
+        let r = ended.result
+        run.state = .ended
+        run.endedAt = Int64(Date().timeIntervalSince1970 * 1000)
+        run.exit = r.ending.reason
+        if case .exited(let code) = r.ending { run.exitCode = code }
+        run.message = r.ending.summary + (r.stuck ? " (its cgroup could not be emptied: stuck)" : "")
+        try await store.updateRun(run, epoch: epoch)
+        agent.forget(ended.handle)
+        var success = false
+        if case .exited(0) = r.ending { success = true }
+        try await afterRun(run.jobID, runID: run.id, exit: r.ending.reason, code: run.exitCode, success: success, message: r.ending.summary)
+    }
+
+    func afterRun(_ jobID: String, runID: String, exit: String, code: Int?, success: Bool, message: String) async throws {
+        try await transition(jobID) { j in
+            guard j.currentRun == runID else { return nil }
+            j.currentRun = nil
+            j.lastExit = exit
+            j.lastExitCode = code
+            if j.desired != .running {
+                j.phase = .stopped
+                j.reason = j.desired == .removed ? "removed" : "stopped by request"
+                return event(j, "stopped", "run \(runID) \(message)", run: runID)
+            }
+            let condition = j.spec.restart.effectiveCondition(for: j.spec.kind)
+            let restart = condition == .always || (condition == .onFailure && !success)
+            let underLimit = j.spec.restart.maxRestarts.map { j.restarts < $0 } ?? true
+            if restart && underLimit {
+                j.restarts += 1
+                let wait = j.spec.restart.backoff(restart: j.restarts)
+                j.phase = .backoff
+                j.nextAttemptAt = Int64(Date().timeIntervalSince1970 * 1000) + Int64(wait)
+                j.reason = "run \(runID) \(message); restart \(j.restarts) in \(Double(wait) / 1000)s"
+                return event(j, "restarting", j.reason ?? "", run: runID)
+            }
+            j.phase = success ? .succeeded : .failed
+            j.reason = "run \(runID) \(message)" + (restart && !underLimit ? "; no restarts left" : "")
+            return event(j, success ? "succeeded" : "failed", j.reason ?? "", run: runID)
+        }
+    }
+
+    /// Applies `change` to the latest stored job, retrying on a version conflict; `change`
+    /// returns nil when there is nothing to do.
+    func transition(_ jobID: String, _ change: (inout Job) -> Event?) async throws {
+        for _ in 0..<16 {
+            guard var job = try await store.job(id: jobID) else { return }
+            guard let e = change(&job) else { return }
+            do {
+                _ = try await store.update(job, event: e, epoch: epoch)
+                return
+            } catch StoreError.versionConflict {
+                continue
+            }
+        }
+        throw StoreError.versionConflict("job \(jobID)")
+    }
+
+    // MARK: - Re-adoption
+
+    /// After a restart: every run the store says is live on this node is watched again through
+    /// its shim, or, if it ended while no daemon watched, its real ending is recorded. A run
+    /// recorded as starting whose shim never wrote a status never began: its job is pending
+    /// again (nothing ran, so nothing is doubled).
+    func adoptRuns() async throws {
+        for run in try await store.activeRuns(node: agent.node) {
+            var handle = run.handle.flatMap(Self.decodeHandle)
+            if handle == nil, let status = ShimStatus.read(agent.launcher.statusPath(RunID(run.id) ?? RunID())) {
+                handle = RunHandle(tenant: run.tenantID, job: run.jobID, run: run.id, shimPID: status.shimPID,
+                                   shimStart: status.shimStart ?? 0, statusPath: agent.launcher.statusPath(RunID(run.id) ?? RunID()))
+            }
+            guard let handle else {
+                try await lose(run, because: "the daemon stopped before the run's shim started")
+                continue
+            }
+            let adopted: RunResult?
+            do {
+                adopted = try agent.adopt(handle)
+            } catch {
+                try await lose(run, because: "cannot be re-adopted: \(error)")
+                continue
+            }
+            if let result = adopted {
+                try await handleEnding(RunEnded(handle: handle, result: result))
+            } else {
+                try await store.record(Event(at: 0, tenantID: run.tenantID, jobID: run.jobID, runID: run.id, kind: "adopted",
+                                             message: "run \(run.id) re-adopted after a daemon restart (shim pid \(handle.shimPID))"), epoch: epoch)
+                if run.state == .starting {
+                    var r = run
+                    r.state = .running
+                    r.handle = try String(decoding: JSONEncoder().encode(handle), as: UTF8.self)
+                    try await store.updateRun(r, epoch: epoch)
+                    try await transition(run.jobID) { j in
+                        guard j.currentRun == run.id, j.phase == .starting else { return nil }
+                        j.phase = .running
+                        return event(j, "started", "run \(run.id) started", run: run.id)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stops every run on this node and waits (up to the longest grace period and 10 s more)
+    /// for them to end: `berth serve --stop-jobs`.
+    public func stopAll() async {
+        guard let runs = try? await store.activeRuns(node: agent.node) else { return }
+        for run in runs { if let h = run.handle.flatMap(Self.decodeHandle) { agent.stop(h) } }
+        for _ in 0..<400 where agent.watchedCount > 0 { try? await Task.sleep(for: .milliseconds(100)) }
+    }
+
+    /// A run that never began (or cannot be found): recorded as `lost`, its job pending again.
+    func lose(_ run: Run, because why: String) async throws {
+        var r = run
+        r.state = .ended
+        r.exit = "lost"
+        r.message = why
+        r.endedAt = Int64(Date().timeIntervalSince1970 * 1000)
+        try await store.updateRun(r, epoch: epoch)
+        try await transition(run.jobID) { j in
+            guard j.currentRun == run.id else { return nil }
+            j.currentRun = nil
+            j.phase = .pending
+            j.reason = "run \(run.id) \(why); starting again"
+            return event(j, "pending", j.reason ?? "", run: run.id)
+        }
+    }
+
+    // MARK: - Helpers
+
+    static func decodeHandle(_ text: String) -> RunHandle? {
+        try? JSONDecoder().decode(RunHandle.self, from: Data(text.utf8))
+    }
+
+    func removeLogs(_ job: Job) {
+        agent.removeLogs(tenant: job.tenantID, job: job.id)
+    }
+}
+
+/// An event about `job`, stamped by the store.
+func event(_ job: Job, _ kind: String, _ message: String, run: String? = nil) -> Event {
+    Event(at: 0, tenantID: job.tenantID, jobID: job.id, runID: run, kind: kind, message: message)
+}

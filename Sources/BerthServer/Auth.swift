@@ -1,0 +1,97 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import BerthCore
+import BerthStore
+import CBerthSys
+import Hummingbird
+import Synchronization
+
+/// A request's context: who is calling, once the auth middleware has looked at the token.
+public struct APIContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public var principal: Principal?
+    public init(source: Source) { coreContext = .init(source: source) }
+}
+
+/// Bearer tokens: random, shown once, stored as their SHA-256.
+public enum Tokens {
+    /// A new token: `berth_` and 64 hex digits from the system's CSPRNG.
+    public static func make() -> String {
+        // The system generator reads the kernel's CSPRNG (getrandom).
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+        return "berth_" + hex(bytes)
+    }
+
+    /// The hash the store keeps.
+    public static func hash(_ token: String) -> String {
+        var digest = [UInt8](repeating: 0, count: 32)
+        let bytes = Array(token.utf8)
+        berth_sha256(bytes, bytes.count, &digest)
+        return hex(digest)
+    }
+
+    static func hex(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(bytes.count * 2)
+        for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// Resolves `Authorization: Bearer …` to a principal, and limits each tenant's request rate.
+struct AuthMiddleware: RouterMiddleware {
+    typealias Context = APIContext
+    let store: any Store
+    let limiter: RateLimiter
+
+    func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response) async throws -> Response {
+        // Health and the API document need no token.
+        if request.uri.path == "/v1/health" || request.uri.path == "/openapi.yaml" { return try await next(request, context) }
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer "), header.utf8.count < 512 else {
+            throw APIError(.unauthorized, "missing bearer token: pass --token or set BERTH_TOKEN")
+        }
+        let token = String(header.dropFirst(7))
+        guard let principal = try await store.principal(tokenHash: Tokens.hash(token)) else {
+            throw APIError(.unauthorized, "unknown or revoked token")
+        }
+        if case .tenant(let id, _) = principal, let wait = limiter.admit(id) {
+            throw APIError(.tooManyRequests, "rate limit: at most \(limiter.perSecond) requests per second per tenant; retry in \(wait) s",
+                           retryAfter: wait)
+        }
+        var context = context
+        context.principal = principal
+        return try await next(request, context)
+    }
+}
+
+/// A token bucket per tenant: `perSecond` sustained, `burst` at once. 0 turns it off.
+final class RateLimiter: Sendable {
+    let perSecond: Int
+    let burst: Int
+    private struct Bucket { var tokens: Double; var at: Double }
+    private let buckets = Mutex<[String: Bucket]>([:])
+
+    init(perSecond: Int, burst: Int) {
+        self.perSecond = perSecond
+        self.burst = max(burst, perSecond)
+    }
+
+    /// nil if the request may go; else the seconds to wait (for Retry-After).
+    func admit(_ key: String) -> Int? {
+        guard perSecond > 0 else { return nil }
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        let now = Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+        return buckets.withLock { all in
+            var b = all[key] ?? Bucket(tokens: Double(burst), at: now)
+            b.tokens = min(Double(burst), b.tokens + (now - b.at) * Double(perSecond))
+            b.at = now
+            defer { all[key] = b }
+            if b.tokens >= 1 { b.tokens -= 1; return nil }
+            return max(1, Int(((1 - b.tokens) / Double(perSecond)).rounded(.up)))
+        }
+    }
+}

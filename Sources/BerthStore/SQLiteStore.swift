@@ -1,0 +1,457 @@
+import BerthCore
+import FoundationEssentials
+import GRDB
+
+/// The embedded store: one SQLite file in WAL mode, every acknowledged write durable
+/// (`synchronous=FULL`), concurrent writes grouped into one commit (`GroupCommit`).
+public final class SQLiteStore: Store {
+    let pool: DatabasePool
+    private let commits: GroupCommit
+    public let path: String
+
+    /// Opens (creating if needed) the store at `path` and migrates it to the current schema.
+    public init(path: String) throws {
+        self.path = path
+        var config = Configuration()
+        config.busyMode = .timeout(10)
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: config)
+        } catch {
+            throw BerthError(.system, "cannot open the store \(path): \(error)")
+        }
+        commits = GroupCommit(writer: pool)
+        try Self.migrator.migrate(pool)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+                INSERT INTO meta VALUES ('revision', 0), ('epoch', 0);
+                CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, epoch INTEGER NOT NULL, expires_at INTEGER NOT NULL);
+                CREATE TABLE tenants (
+                    id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, uid INTEGER NOT NULL UNIQUE,
+                    quota TEXT NOT NULL, state TEXT NOT NULL, created_at INTEGER NOT NULL, release_at INTEGER);
+                CREATE TABLE tokens (
+                    hash TEXT PRIMARY KEY, tenant_id TEXT REFERENCES tenants(id) ON DELETE CASCADE, created_at INTEGER NOT NULL);
+                CREATE TABLE jobs (
+                    id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL REFERENCES tenants(id), name TEXT NOT NULL,
+                    body TEXT NOT NULL, desired TEXT NOT NULL, phase TEXT NOT NULL, version INTEGER NOT NULL,
+                    UNIQUE (tenant_id, name));
+                CREATE INDEX jobs_phase ON jobs (phase, desired);
+                CREATE TABLE idempotency (
+                    tenant_id TEXT NOT NULL, key TEXT NOT NULL, job_id TEXT NOT NULL, spec TEXT NOT NULL, created_at INTEGER NOT NULL,
+                    PRIMARY KEY (tenant_id, key));
+                CREATE TABLE runs (
+                    id TEXT PRIMARY KEY, job_id TEXT NOT NULL, tenant_id TEXT NOT NULL, node TEXT NOT NULL,
+                    state TEXT NOT NULL, started_at INTEGER NOT NULL, body TEXT NOT NULL);
+                CREATE INDEX runs_job ON runs (job_id, started_at);
+                CREATE INDEX runs_active ON runs (node, state);
+                CREATE TABLE events (
+                    revision INTEGER NOT NULL, seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL,
+                    tenant_id TEXT NOT NULL, job_id TEXT, run_id TEXT, kind TEXT NOT NULL, message TEXT NOT NULL);
+                CREATE INDEX events_job ON events (job_id, revision);
+                """)
+        }
+        return m
+    }
+
+    // MARK: - Transactions
+
+    /// Runs `body` in the next group commit, after checking the fencing epoch (0: no check,
+    /// for the operator's own first writes), and bumps the revision. `body` gets the new revision.
+    func write<T: Sendable>(epoch: Int64, _ body: @escaping @Sendable (Database, Int64) throws -> T) async throws -> T {
+        try await commits.write { db in
+            if epoch != 0 {
+                let current = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'epoch'") ?? 0
+                if current != epoch { throw StoreError.fenced(current: current, mine: epoch) }
+            }
+            try db.execute(sql: "UPDATE meta SET value = value + 1 WHERE key = 'revision'")
+            let revision = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'revision'") ?? 0
+            return try body(db, revision)
+        }
+    }
+
+    func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await pool.read(body)
+    }
+
+    static let dbNow = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
+
+    public func now() async throws -> Int64 {
+        try await read { db in try Int64.fetchOne(db, sql: "SELECT \(Self.dbNow)") ?? 0 }
+    }
+
+    public func acquireLease(_ name: String, holder: String, ttlMillis: Int, takeOver: Bool) async throws -> Int64? {
+        try await commits.write { db in
+            let now = try Int64.fetchOne(db, sql: "SELECT \(Self.dbNow)") ?? 0
+            let row = try Row.fetchOne(db, sql: "SELECT holder, epoch, expires_at FROM leases WHERE name = ?", arguments: [name])
+            if let row {
+                let current: String = row["holder"]
+                let expires: Int64 = row["expires_at"]
+                if current == holder {
+                    try db.execute(sql: "UPDATE leases SET expires_at = ? WHERE name = ?", arguments: [now + Int64(ttlMillis), name])
+                    return row["epoch"] as Int64
+                }
+                if expires > now && !takeOver { return nil }
+            }
+            // A new holder: the fencing epoch moves on, so the previous holder's writes fail.
+            try db.execute(sql: "UPDATE meta SET value = value + 1 WHERE key = 'epoch'")
+            let epoch = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'epoch'") ?? 0
+            try db.execute(sql: "INSERT OR REPLACE INTO leases (name, holder, epoch, expires_at) VALUES (?, ?, ?, ?)",
+                           arguments: [name, holder, epoch, now + Int64(ttlMillis)])
+            return Optional(epoch)
+        }
+    }
+
+    // MARK: - Tenants
+
+    public func createTenant(name: String, uidRange: ClosedRange<UInt32>, uidTaken: @escaping @Sendable (UInt32) -> Bool,
+                             tokenHash: String, epoch: Int64) async throws -> Tenant {
+        try await write(epoch: epoch) { db, revision in
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM tenants WHERE name = ?", arguments: [name]) == true {
+                throw StoreError.conflict(field: "name", message: "name: a tenant named \(name) already exists")
+            }
+            let used = Set(try Int64.fetchAll(db, sql: "SELECT uid FROM tenants").map { UInt32(truncatingIfNeeded: $0) })
+            var uid: UInt32?
+            // Random probes first (ids say nothing about creation order), then a scan.
+            for _ in 0..<64 {
+                let candidate = UInt32.random(in: uidRange)
+                if !used.contains(candidate) && !uidTaken(candidate) { uid = candidate; break }
+            }
+            if uid == nil { uid = uidRange.first { !used.contains($0) && !uidTaken($0) } }
+            guard let uid else {
+                throw StoreError.conflict(field: "uid-range", message: "uid-range: no free uid left in \(uidRange.lowerBound)-\(uidRange.upperBound)")
+            }
+            var id = TenantID.random()
+            while try Bool.fetchOne(db, sql: "SELECT 1 FROM tenants WHERE id = ?", arguments: [id]) == true { id = TenantID.random() }
+            let now = try Int64.fetchOne(db, sql: "SELECT \(Self.dbNow)") ?? 0
+            let tenant = Tenant(id: id, name: name, uid: uid, quota: Quota(), createdAt: now)
+            try db.execute(sql: "INSERT INTO tenants (id, name, uid, quota, state, created_at) VALUES (?, ?, ?, ?, 'active', ?)",
+                           arguments: [id, name, Int64(uid), try Self.json(tenant.quota), now])
+            try db.execute(sql: "INSERT INTO tokens (hash, tenant_id, created_at) VALUES (?, ?, ?)", arguments: [tokenHash, id, now])
+            try Self.insertEvent(db, Event(revision: revision, at: now, tenantID: id, jobID: nil, runID: nil, kind: "tenant",
+                                           message: "tenant \(name) created with uid \(uid)"))
+            return tenant
+        }
+    }
+
+    public func tenants() async throws -> [Tenant] {
+        try await read { db in try Row.fetchAll(db, sql: "SELECT * FROM tenants ORDER BY name").map(Self.tenant) }
+    }
+
+    public func tenant(named name: String) async throws -> Tenant? {
+        try await read { db in try Row.fetchOne(db, sql: "SELECT * FROM tenants WHERE name = ?", arguments: [name]).map(Self.tenant) }
+    }
+
+    public func tenant(id: String) async throws -> Tenant? {
+        try await read { db in try Row.fetchOne(db, sql: "SELECT * FROM tenants WHERE id = ?", arguments: [id]).map(Self.tenant) }
+    }
+
+    public func setQuota(tenant name: String, quota: Quota, epoch: Int64) async throws -> Tenant {
+        try await write(epoch: epoch) { db, revision in
+            guard var tenant = try Row.fetchOne(db, sql: "SELECT * FROM tenants WHERE name = ?", arguments: [name]).map(Self.tenant) else {
+                throw StoreError.notFound("tenant \(name)")
+            }
+            tenant.quota = quota
+            try db.execute(sql: "UPDATE tenants SET quota = ? WHERE id = ?", arguments: [try Self.json(quota), tenant.id])
+            let now = try Int64.fetchOne(db, sql: "SELECT \(Self.dbNow)") ?? 0
+            try Self.insertEvent(db, Event(revision: revision, at: now, tenantID: tenant.id, jobID: nil, runID: nil, kind: "quota",
+                                           message: "quota set"))
+            return tenant
+        }
+    }
+
+    public func removeTenant(named name: String, releaseAt: Int64, epoch: Int64) async throws -> Tenant {
+        try await write(epoch: epoch) { db, revision in
+            guard var tenant = try Row.fetchOne(db, sql: "SELECT * FROM tenants WHERE name = ?", arguments: [name]).map(Self.tenant) else {
+                throw StoreError.notFound("tenant \(name)")
+            }
+            tenant.state = "removing"
+            tenant.releaseAt = releaseAt
+            try db.execute(sql: "UPDATE tenants SET state = 'removing', release_at = ? WHERE id = ?", arguments: [releaseAt, tenant.id])
+            try db.execute(sql: "DELETE FROM tokens WHERE tenant_id = ?", arguments: [tenant.id])
+            for row in try Row.fetchAll(db, sql: "SELECT body FROM jobs WHERE tenant_id = ?", arguments: [tenant.id]) {
+                var job: Job = try Self.decode(row["body"])
+                job.desired = .removed
+                job.version += 1
+                try Self.writeJob(db, job)
+            }
+            let now = try Int64.fetchOne(db, sql: "SELECT \(Self.dbNow)") ?? 0
+            try Self.insertEvent(db, Event(revision: revision, at: now, tenantID: tenant.id, jobID: nil, runID: nil, kind: "tenant",
+                                           message: "tenant \(name) removed; its jobs stop, its resources are released after the grace period"))
+            return tenant
+        }
+    }
+
+    public func deleteTenant(id: String, epoch: Int64) async throws {
+        try await write(epoch: epoch) { db, _ in
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM jobs WHERE tenant_id = ?", arguments: [id]) == true {
+                throw StoreError.conflict(field: "tenant", message: "tenant \(id) still has jobs")
+            }
+            try db.execute(sql: "DELETE FROM idempotency WHERE tenant_id = ?", arguments: [id])
+            try db.execute(sql: "DELETE FROM runs WHERE tenant_id = ?", arguments: [id])
+            try db.execute(sql: "DELETE FROM events WHERE tenant_id = ?", arguments: [id])
+            try db.execute(sql: "DELETE FROM tenants WHERE id = ?", arguments: [id])
+        }
+    }
+
+    public func addToken(tenant name: String?, hash: String, epoch: Int64) async throws {
+        try await write(epoch: epoch) { db, _ in
+            var tenantID: String?
+            if let name {
+                guard let row = try Row.fetchOne(db, sql: "SELECT id, state FROM tenants WHERE name = ?", arguments: [name]),
+                      (row["state"] as String) == "active" else {
+                    throw StoreError.notFound("tenant \(name)")
+                }
+                tenantID = row["id"]
+            }
+            let now = try Int64.fetchOne(db, sql: "SELECT \(Self.dbNow)") ?? 0
+            try db.execute(sql: "INSERT INTO tokens (hash, tenant_id, created_at) VALUES (?, ?, ?)", arguments: [hash, tenantID, now])
+        }
+    }
+
+    public func principal(tokenHash: String) async throws -> Principal? {
+        try await read { db in
+            guard let row = try Row.fetchOne(db, sql: """
+                SELECT tokens.tenant_id AS id, tenants.name AS name FROM tokens LEFT JOIN tenants ON tenants.id = tokens.tenant_id
+                WHERE tokens.hash = ?
+                """, arguments: [tokenHash]) else { return nil }
+            guard let id: String = row["id"] else { return .operator }
+            guard let name: String = row["name"] else { return nil }
+            return .tenant(id: id, name: name)
+        }
+    }
+
+    // MARK: - Jobs
+
+    public func submit(tenantID: String, spec: JobSpec, idempotencyKey: String?, epoch: Int64) async throws -> (job: Job, created: Bool) {
+        let specJSON = try Self.json(spec)
+        return try await write(epoch: epoch) { db, revision in
+            if let key = idempotencyKey,
+               let row = try Row.fetchOne(db, sql: "SELECT job_id, spec FROM idempotency WHERE tenant_id = ? AND key = ?", arguments: [tenantID, key]) {
+                guard (row["spec"] as String) == specJSON else {
+                    throw StoreError.conflict(field: "Idempotency-Key", message: "Idempotency-Key: already used for a different spec")
+                }
+                let jobID: String = row["job_id"]
+                if let body = try String.fetchOne(db, sql: "SELECT body FROM jobs WHERE id = ?", arguments: [jobID]) {
+                    return (try Self.decode(body) as Job, false)
+                }
+                throw StoreError.conflict(field: "Idempotency-Key", message: "Idempotency-Key: its job \(jobID) was removed since")
+            }
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM jobs WHERE tenant_id = ? AND name = ?", arguments: [tenantID, spec.name]) == true {
+                throw StoreError.conflict(field: "name", message: "name: this tenant already has a job named \(spec.name); remove it first or choose another name")
+            }
+            guard try String.fetchOne(db, sql: "SELECT state FROM tenants WHERE id = ?", arguments: [tenantID]) == "active" else {
+                throw StoreError.notFound("tenant \(tenantID)")
+            }
+            let now = try Int64.fetchOne(db, sql: "SELECT \(Self.dbNow)") ?? 0
+            var id = JobID().rawValue
+            while try Bool.fetchOne(db, sql: "SELECT 1 FROM jobs WHERE id = ?", arguments: [id]) == true { id = JobID().rawValue }
+            let job = Job(id: id, tenantID: tenantID, spec: spec, reason: "waiting for the reconciler", createdAt: now, updatedAt: now)
+            try Self.writeJob(db, job, insert: true)
+            if let key = idempotencyKey {
+                try db.execute(sql: "INSERT INTO idempotency (tenant_id, key, job_id, spec, created_at) VALUES (?, ?, ?, ?, ?)",
+                               arguments: [tenantID, key, id, specJSON, now])
+            }
+            try Self.insertEvent(db, Event(revision: revision, at: now, tenantID: tenantID, jobID: id, runID: nil, kind: "submitted",
+                                           message: "submitted (\(spec.kind.rawValue))"))
+            return (job, true)
+        }
+    }
+
+    public func jobs(tenantID: String?) async throws -> [Job] {
+        try await read { db in
+            let rows = if let tenantID {
+                try Row.fetchAll(db, sql: "SELECT body FROM jobs WHERE tenant_id = ? ORDER BY rowid", arguments: [tenantID])
+            } else {
+                try Row.fetchAll(db, sql: "SELECT body FROM jobs ORDER BY rowid")
+            }
+            return try rows.map { try Self.decode($0["body"]) }
+        }
+    }
+
+    public func job(id: String) async throws -> Job? {
+        try await read { db in try String.fetchOne(db, sql: "SELECT body FROM jobs WHERE id = ?", arguments: [id]).map { try Self.decode($0) } }
+    }
+
+    public func job(tenantID: String, name: String) async throws -> Job? {
+        try await read { db in
+            try String.fetchOne(db, sql: "SELECT body FROM jobs WHERE tenant_id = ? AND name = ?", arguments: [tenantID, name]).map { try Self.decode($0) }
+        }
+    }
+
+    public func activeJobs() async throws -> [Job] {
+        try await read { db in
+            try String.fetchAll(db, sql: """
+                SELECT body FROM jobs WHERE phase NOT IN ('stopped', 'succeeded', 'failed') OR desired = 'removed'
+                ORDER BY rowid
+                """).map { try Self.decode($0) }
+        }
+    }
+
+    public func update(_ job: Job, event: Event?, insertRun: Run?, epoch: Int64) async throws -> Job {
+        try await write(epoch: epoch) { db, revision in
+            guard let stored = try Int64.fetchOne(db, sql: "SELECT version FROM jobs WHERE id = ?", arguments: [job.id]) else {
+                throw StoreError.notFound("job \(job.id)")
+            }
+            guard stored == job.version else { throw StoreError.versionConflict("job \(job.id)") }
+            var job = job
+            job.version += 1
+            let now = try Int64.fetchOne(db, sql: "SELECT \(Self.dbNow)") ?? 0
+            job.updatedAt = now
+            try Self.writeJob(db, job)
+            if let run = insertRun { try Self.insertRun(db, run) }
+            if var event {
+                event.revision = revision
+                event.at = now
+                try Self.insertEvent(db, event)
+            }
+            return job
+        }
+    }
+
+    public func deleteJob(id: String, epoch: Int64) async throws {
+        try await write(epoch: epoch) { db, revision in
+            guard let body = try String.fetchOne(db, sql: "SELECT body FROM jobs WHERE id = ?", arguments: [id]) else { return }
+            let job: Job = try Self.decode(body)
+            guard job.desired == .removed, job.currentRun == nil else {
+                throw StoreError.conflict(field: "job", message: "job \(id) is not stopped")
+            }
+            try db.execute(sql: "DELETE FROM jobs WHERE id = ?", arguments: [id])
+            try db.execute(sql: "DELETE FROM runs WHERE job_id = ?", arguments: [id])
+            try db.execute(sql: "DELETE FROM events WHERE job_id = ?", arguments: [id])
+            let now = try Int64.fetchOne(db, sql: "SELECT \(Self.dbNow)") ?? 0
+            try Self.insertEvent(db, Event(revision: revision, at: now, tenantID: job.tenantID, jobID: nil, runID: nil, kind: "removed",
+                                           message: "job \(job.spec.name) (\(id)) removed"))
+        }
+    }
+
+    // MARK: - Runs
+
+    public func insertRun(_ run: Run, epoch: Int64) async throws {
+        try await write(epoch: epoch) { db, _ in try Self.insertRun(db, run) }
+    }
+
+    static func insertRun(_ db: Database, _ run: Run) throws {
+        try db.execute(sql: "INSERT INTO runs (id, job_id, tenant_id, node, state, started_at, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       arguments: [run.id, run.jobID, run.tenantID, run.node, run.state.rawValue, run.startedAt, try json(run)])
+    }
+
+    public func updateRun(_ run: Run, epoch: Int64) async throws {
+        try await write(epoch: epoch) { db, _ in
+            try db.execute(sql: "UPDATE runs SET state = ?, body = ? WHERE id = ?", arguments: [run.state.rawValue, try Self.json(run), run.id])
+            if db.changesCount == 0 { throw StoreError.notFound("run \(run.id)") }
+        }
+    }
+
+    public func runs(jobID: String) async throws -> [Run] {
+        try await read { db in
+            try String.fetchAll(db, sql: "SELECT body FROM runs WHERE job_id = ? ORDER BY started_at DESC, rowid DESC", arguments: [jobID]).map { try Self.decode($0) }
+        }
+    }
+
+    public func run(id: String) async throws -> Run? {
+        try await read { db in try String.fetchOne(db, sql: "SELECT body FROM runs WHERE id = ?", arguments: [id]).map { try Self.decode($0) } }
+    }
+
+    public func activeRuns(node: String) async throws -> [Run] {
+        try await read { db in
+            try String.fetchAll(db, sql: "SELECT body FROM runs WHERE node = ? AND state != 'ended'", arguments: [node]).map { try Self.decode($0) }
+        }
+    }
+
+    // MARK: - Events
+
+    public func record(_ event: Event, epoch: Int64) async throws {
+        try await write(epoch: epoch) { db, revision in
+            var event = event
+            event.revision = revision
+            try Self.insertEvent(db, event)
+        }
+    }
+
+    public func events(jobID: String, after revision: Int64, limit: Int) async throws -> [Event] {
+        try await read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT * FROM (SELECT * FROM events WHERE job_id = ? AND revision > ? ORDER BY seq DESC LIMIT ?) ORDER BY seq
+                """, arguments: [jobID, revision, limit]).map(Self.event)
+        }
+    }
+
+    public func revision() async throws -> Int64 {
+        try await read { db in try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'revision'") ?? 0 }
+    }
+
+    public func prune(_ policy: RetentionPolicy) async throws -> Int {
+        try await commits.write { db in
+            let cutoff = (try Int64.fetchOne(db, sql: "SELECT \(Self.dbNow)") ?? 0) - policy.maxAgeMillis
+            var removed = 0
+            try db.execute(sql: """
+                DELETE FROM runs WHERE state = 'ended' AND (started_at < ? OR id IN (
+                    SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY job_id ORDER BY started_at DESC) AS n
+                                    FROM runs WHERE state = 'ended') WHERE n > ?))
+                """, arguments: [cutoff, policy.runsPerJob])
+            removed += db.changesCount
+            try db.execute(sql: """
+                DELETE FROM events WHERE at < ? OR seq IN (
+                    SELECT seq FROM (SELECT seq, ROW_NUMBER() OVER (PARTITION BY job_id ORDER BY seq DESC) AS n
+                                     FROM events WHERE job_id IS NOT NULL) WHERE n > ?)
+                """, arguments: [cutoff, policy.eventsPerJob])
+            removed += db.changesCount
+            try db.execute(sql: "DELETE FROM idempotency WHERE created_at < ?", arguments: [cutoff])
+            return removed
+        }
+    }
+
+    // MARK: - Rows
+
+    static func writeJob(_ db: Database, _ job: Job, insert: Bool = false) throws {
+        let body = try json(job)
+        if insert {
+            try db.execute(sql: "INSERT INTO jobs (id, tenant_id, name, body, desired, phase, version) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           arguments: [job.id, job.tenantID, job.spec.name, body, job.desired.rawValue, job.phase.rawValue, job.version])
+        } else {
+            try db.execute(sql: "UPDATE jobs SET body = ?, desired = ?, phase = ?, version = ? WHERE id = ?",
+                           arguments: [body, job.desired.rawValue, job.phase.rawValue, job.version, job.id])
+        }
+    }
+
+    static func insertEvent(_ db: Database, _ e: Event) throws {
+        try db.execute(sql: "INSERT INTO events (revision, at, tenant_id, job_id, run_id, kind, message) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       arguments: [e.revision, e.at, e.tenantID, e.jobID, e.runID, e.kind, e.message])
+    }
+
+    static func tenant(_ row: Row) throws -> Tenant {
+        Tenant(id: row["id"], name: row["name"], uid: UInt32(truncatingIfNeeded: row["uid"] as Int64), quota: try decode(row["quota"]),
+               state: row["state"], createdAt: row["created_at"], releaseAt: row["release_at"])
+    }
+
+    static func event(_ row: Row) -> Event {
+        Event(revision: row["revision"], at: row["at"], tenantID: row["tenant_id"], jobID: row["job_id"], runID: row["run_id"],
+              kind: row["kind"], message: row["message"])
+    }
+
+    static func json<T: Encodable>(_ value: T) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    static func decode<T: Decodable>(_ text: String) throws -> T {
+        try JSONDecoder().decode(T.self, from: Data(text.utf8))
+    }
+}
+
+extension TenantID {
+    /// A new random tenant id.
+    static func random() -> String { "t" + String(format16(UInt64.random(in: .min ... .max))) }
+    static func format16(_ v: UInt64) -> String {
+        let s = String(v, radix: 16)
+        return String(repeating: "0", count: 16 - s.count) + s
+    }
+}

@@ -1,0 +1,113 @@
+import BerthCore
+
+/// The single source of truth: tenants, quotas, tokens, jobs with their desired state, runs,
+/// events and leases. The embedded implementation is `SQLiteStore`; the shape is the one a
+/// PostgreSQL store ([6/7]) needs too:
+/// - every write runs in a transaction that may be retried (`StoreError.retryable`);
+/// - a leader's writes carry its fencing epoch, checked inside the transaction;
+/// - leases are timed by the database's clock;
+/// - jobs are updated by version compare-and-set;
+/// - submissions carry idempotency keys;
+/// - each transaction bumps one revision counter, so events read in revision order are in commit order.
+public protocol Store: Sendable {
+    // Leadership
+    /// Takes (or renews) the named lease for `holder` for `ttlMillis` by the database's clock.
+    /// Returns the fencing epoch (bumped when the holder changes), or nil if another holder has
+    /// it. `takeOver` takes it from a live holder too: for a holder known to be dead (a daemon
+    /// killed on this node, whose state-directory lock the caller now holds).
+    func acquireLease(_ name: String, holder: String, ttlMillis: Int, takeOver: Bool) async throws -> Int64?
+    /// The database's clock, in milliseconds since the epoch.
+    func now() async throws -> Int64
+
+    // Tenants, quotas and tokens
+    func createTenant(name: String, uidRange: ClosedRange<UInt32>, uidTaken: @escaping @Sendable (UInt32) -> Bool,
+                      tokenHash: String, epoch: Int64) async throws -> Tenant
+    func tenants() async throws -> [Tenant]
+    func tenant(named name: String) async throws -> Tenant?
+    func tenant(id: String) async throws -> Tenant?
+    func setQuota(tenant name: String, quota: Quota, epoch: Int64) async throws -> Tenant
+    /// Marks the tenant `removing`, its jobs' desired state `removed`, and its tokens revoked.
+    func removeTenant(named name: String, releaseAt: Int64, epoch: Int64) async throws -> Tenant
+    /// Deletes a removing tenant's record once its resources are released.
+    func deleteTenant(id: String, epoch: Int64) async throws
+    func addToken(tenant name: String?, hash: String, epoch: Int64) async throws
+    /// The principal a token hash belongs to; nil if none.
+    func principal(tokenHash: String) async throws -> Principal?
+
+    // Jobs
+    /// Stores a new job (desired `running`, phase `pending`) and its `submitted` event. With an
+    /// idempotency key already used by this tenant for the same spec, returns that job and
+    /// `created: false`; for another spec, throws `.conflict`.
+    func submit(tenantID: String, spec: JobSpec, idempotencyKey: String?, epoch: Int64) async throws -> (job: Job, created: Bool)
+    func jobs(tenantID: String?) async throws -> [Job]
+    func job(id: String) async throws -> Job?
+    func job(tenantID: String, name: String) async throws -> Job?
+    /// Jobs the reconciler must look at: not final, or final with a desired state that differs.
+    func activeJobs() async throws -> [Job]
+    /// Writes `job` if its stored version is still `job.version`; bumps the version and records
+    /// `event` (and inserts `insertRun`) in the same transaction. Returns the stored job; throws
+    /// `.versionConflict` otherwise.
+    func update(_ job: Job, event: Event?, insertRun: Run?, epoch: Int64) async throws -> Job
+    /// Deletes a job whose desired state is `removed` and that has no active run.
+    func deleteJob(id: String, epoch: Int64) async throws
+
+    // Runs
+    func insertRun(_ run: Run, epoch: Int64) async throws
+    func updateRun(_ run: Run, epoch: Int64) async throws
+    func runs(jobID: String) async throws -> [Run]
+    func run(id: String) async throws -> Run?
+    /// Runs in `starting` or `running` on `node`: what a restarted agent re-adopts.
+    func activeRuns(node: String) async throws -> [Run]
+
+    // Events
+    func record(_ event: Event, epoch: Int64) async throws
+    func events(jobID: String, after revision: Int64, limit: Int) async throws -> [Event]
+    func revision() async throws -> Int64
+
+    /// Removes ended runs and events beyond the policy; returns how many rows went.
+    func prune(_ policy: RetentionPolicy) async throws -> Int
+}
+
+extension Store {
+    public func acquireLease(_ name: String, holder: String, ttlMillis: Int) async throws -> Int64? {
+        try await acquireLease(name, holder: holder, ttlMillis: ttlMillis, takeOver: false)
+    }
+
+    public func update(_ job: Job, event: Event?, epoch: Int64) async throws -> Job {
+        try await update(job, event: event, insertRun: nil, epoch: epoch)
+    }
+}
+
+/// How long finished runs and events are kept.
+public struct RetentionPolicy: Sendable, Equatable {
+    /// Ended runs kept per job, newest first.
+    public var runsPerJob = 20
+    /// Events kept per job, newest first.
+    public var eventsPerJob = 200
+    /// Ended runs and events older than this go whatever the counts.
+    public var maxAgeMillis: Int64 = 7 * 86_400_000
+    public init() {}
+}
+
+/// Why a store operation failed, beyond the model's own `BerthError`s.
+public enum StoreError: Error, Equatable, CustomStringConvertible {
+    /// Another writer changed the record first: read it again and retry.
+    case versionConflict(String)
+    /// The write's fencing epoch is no longer the leader's: this process must stop acting.
+    case fenced(current: Int64, mine: Int64)
+    /// A unique name or key is already taken.
+    case conflict(field: String, message: String)
+    case notFound(String)
+    /// A transient failure (busy, serialization): the transaction may be retried.
+    case retryable(String)
+
+    public var description: String {
+        switch self {
+        case .versionConflict(let what): return "\(what) was changed by another writer; try again"
+        case .fenced(let current, let mine): return "this process is no longer the leader (epoch \(mine), current \(current))"
+        case .conflict(_, let message): return message
+        case .notFound(let what): return "\(what) not found"
+        case .retryable(let why): return why
+        }
+    }
+}

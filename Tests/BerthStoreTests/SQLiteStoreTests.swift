@@ -1,0 +1,125 @@
+import BerthCore
+import BerthStore
+import FoundationEssentials
+import Testing
+
+/// The embedded store against a real SQLite file in a temporary directory.
+@Suite struct SQLiteStoreTests {
+    let dir: String
+    init() throws {
+        dir = FileManager.default.temporaryDirectory.path + "/berth-store-\(UInt64.random(in: 0 ... .max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    }
+
+    func open() throws -> SQLiteStore { try SQLiteStore(path: dir + "/berth.db") }
+
+    func tenant(_ store: SQLiteStore, _ name: String = "team-a", epoch: Int64 = 0) async throws -> Tenant {
+        try await store.createTenant(name: name, uidRange: 200_000...200_100, uidTaken: { _ in false }, tokenHash: "h-\(name)", epoch: epoch)
+    }
+
+    func spec(_ name: String) -> JobSpec { JobSpec(name: name, command: ["/bin/true"]) }
+
+    @Test func tenantsGetDistinctUidsAndTokensResolve() async throws {
+        let store = try open()
+        let a = try await tenant(store, "a")
+        let b = try await tenant(store, "b")
+        #expect(a.uid != b.uid)
+        #expect(a.id != b.id && TenantID(a.id) != nil)
+        #expect(try await store.principal(tokenHash: "h-a") == .tenant(id: a.id, name: "a"))
+        #expect(try await store.principal(tokenHash: "nope") == nil)
+        await #expect(throws: StoreError.self) { _ = try await tenant(store, "a") }
+        // A uid the host's files take is never given.
+        let c = try await store.createTenant(name: "c", uidRange: 200_000...200_002, uidTaken: { $0 != 200_002 && $0 != a.uid && $0 != b.uid }, tokenHash: "h-c", epoch: 0)
+        #expect(c.uid == 200_002 || (c.uid != a.uid && c.uid != b.uid && c.uid == 200_002))
+    }
+
+    @Test func idempotencyKeyReturnsTheSameJobAndRefusesAnotherSpec() async throws {
+        let store = try open()
+        let t = try await tenant(store)
+        let first = try await store.submit(tenantID: t.id, spec: spec("x"), idempotencyKey: "k1", epoch: 0)
+        let again = try await store.submit(tenantID: t.id, spec: spec("x"), idempotencyKey: "k1", epoch: 0)
+        #expect(first.created && !again.created)
+        #expect(first.job.id == again.job.id)
+        await #expect(throws: StoreError.self) { _ = try await store.submit(tenantID: t.id, spec: spec("y"), idempotencyKey: "k1", epoch: 0) }
+        // Names are unique per tenant.
+        await #expect(throws: StoreError.self) { _ = try await store.submit(tenantID: t.id, spec: spec("x"), idempotencyKey: nil, epoch: 0) }
+        #expect(try await store.jobs(tenantID: t.id).count == 1)
+    }
+
+    @Test func updatesAreCompareAndSet() async throws {
+        let store = try open()
+        let t = try await tenant(store)
+        let job = try await store.submit(tenantID: t.id, spec: spec("x"), idempotencyKey: nil, epoch: 0).job
+        var a = job, b = job
+        a.phase = .running
+        b.phase = .failed
+        let stored = try await store.update(a, event: nil, epoch: 0)
+        #expect(stored.version == job.version + 1)
+        await #expect(throws: StoreError.versionConflict("job \(job.id)")) { _ = try await store.update(b, event: nil, epoch: 0) }
+        #expect(try await store.job(id: job.id)?.phase == .running)
+    }
+
+    @Test func aNewLeaseHolderFencesTheOldOne() async throws {
+        let store = try open()
+        let first = try #require(try await store.acquireLease("leader", holder: "a", ttlMillis: 50))
+        #expect(try await store.acquireLease("leader", holder: "b", ttlMillis: 50) == nil)
+        #expect(try await store.acquireLease("leader", holder: "a", ttlMillis: 50) == first)
+        try await Task.sleep(for: .milliseconds(120))
+        let second = try #require(try await store.acquireLease("leader", holder: "b", ttlMillis: 10_000))
+        #expect(second > first)
+        await #expect(throws: StoreError.fenced(current: second, mine: first)) { _ = try await tenant(store, "late", epoch: first) }
+        _ = try await tenant(store, "ok", epoch: second)
+    }
+
+    @Test func concurrentWritesAreGroupedDurableAndInRevisionOrder() async throws {
+        let t: Tenant
+        do {
+            let store = try open()
+            t = try await tenant(store)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for i in 0..<300 {
+                    group.addTask { _ = try await store.submit(tenantID: t.id, spec: spec("job-\(i)"), idempotencyKey: "k\(i)", epoch: 0) }
+                }
+                try await group.waitForAll()
+            }
+        }
+        // Reopened: every acknowledged write is there, each with its own revision.
+        let store = try open()
+        let jobs = try await store.jobs(tenantID: t.id)
+        #expect(jobs.count == 300)
+        var revisions = Set<Int64>()
+        for job in jobs { for e in try await store.events(jobID: job.id, after: 0, limit: 10) { revisions.insert(e.revision) } }
+        #expect(revisions.count == 300)
+        #expect(try await store.revision() >= 301)
+    }
+
+    @Test func oneFailingWriteDoesNotSinkItsBatch() async throws {
+        let store = try open()
+        let t = try await tenant(store)
+        let results = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for i in 0..<50 {
+                // Every fifth one reuses a name: refused alone, the others land.
+                group.addTask { (try? await store.submit(tenantID: t.id, spec: spec(i % 5 == 0 ? "dup" : "j\(i)"), idempotencyKey: nil, epoch: 0)) != nil }
+            }
+            return try await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(results.filter { $0 }.count == 41)
+        #expect(try await store.jobs(tenantID: t.id).count == 41)
+    }
+
+    @Test func pruneKeepsTheNewestRunsAndEvents() async throws {
+        let store = try open()
+        let t = try await tenant(store)
+        let job = try await store.submit(tenantID: t.id, spec: spec("x"), idempotencyKey: nil, epoch: 0).job
+        for i in 0..<30 {
+            var run = Run(id: RunID().rawValue, jobID: job.id, tenantID: t.id, node: "n", startedAt: Int64(1_700_000_000_000 + i))
+            run.state = .ended
+            try await store.insertRun(run, epoch: 0)
+        }
+        var policy = RetentionPolicy()
+        policy.runsPerJob = 5
+        policy.maxAgeMillis = 1 << 50
+        _ = try await store.prune(policy)
+        #expect(try await store.runs(jobID: job.id).count == 5)
+    }
+}
