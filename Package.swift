@@ -108,6 +108,11 @@ let package = Package(
         .executableTarget(name: "berth-bench", dependencies: ["BerthCore", "BerthIsolation", "CLaunchFloor"],
                           path: "Benchmarks/LaunchLatency"),
 
+        // The service benchmark: API submissions, submit-to-running, many jobs; floors beside.
+        .executableTarget(name: "berth-service-bench", dependencies: [
+            "BerthCore", "BerthIsolation", "BerthClient", .product(name: "GRDB", package: "GRDB.swift"),
+        ], path: "Benchmarks/ServiceBench"),
+
         .testTarget(name: "BerthCoreTests", dependencies: ["BerthCore"]),
         .testTarget(name: "BerthIsolationTests", dependencies: ["BerthCore", "BerthIsolation", "CBerthSys"]),
         .testTarget(name: "BerthIntegrationTests", dependencies: ["BerthCore", "BerthIsolation"]),

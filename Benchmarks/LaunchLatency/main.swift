@@ -22,8 +22,13 @@ func percentile(_ sorted: [Double], _ p: Double) -> Double {
     sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
 }
 
-let usage = "usage: berth-bench [RUNS]   (RUNS: launches of each kind, 1 to 1000000; default 1000)"
-let arguments = Array(CommandLine.arguments.dropFirst())
+let usage = "usage: berth-bench [RUNS]   (RUNS: launches of each kind, 1 to 1000000; default 1000)\n       berth-bench --floor-total N   (the floor only: N launches one after another, total time)"
+var arguments = Array(CommandLine.arguments.dropFirst())
+var floorTotal: Int?
+if arguments.first == "--floor-total", arguments.count == 2, let n = Int(arguments[1]), (1...1_000_000).contains(n) {
+    floorTotal = n
+    arguments = []
+}
 if arguments.contains("--help") || arguments.contains("-h") { print(usage); exit(0) }
 guard arguments.count <= 1, let runs = arguments.isEmpty ? 1000 : Int(arguments[0]), (1...1_000_000).contains(runs) else {
     FileHandle.standardError.write(Data("berth-bench: RUNS must be a number from 1 to 1000000\n\(usage)\n".utf8))
@@ -97,6 +102,17 @@ var floorIndex = 0
         }
     }
     guard status == 0 else { throw BerthError(.launch, "floor run failed: status \(status), errno \(errno)") }
+}
+
+if let n = floorTotal {
+    for _ in 0..<20 { try floorLaunch() }
+    let t = nowNanos()
+    for _ in 0..<n { try floorLaunch() }
+    let total = Double(nowNanos() - t) / 1e9
+    launcher.removeIdleTree(.default)
+    try? FileManager.default.removeItem(atPath: scratch)
+    print(String(format: "%.2f s (%.2f ms per launch)", total, total * 1000 / Double(n)))
+    exit(0)
 }
 
 var berth: [Double] = [], sandboxed: [Double] = [], floor: [Double] = []

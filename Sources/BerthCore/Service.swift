@@ -56,6 +56,21 @@ public struct Demand: Sendable, Equatable {
     }
 }
 
+extension JobSpec {
+    /// What the job counts against its tenant's quota while admitted. `defaultPids` is the
+    /// host's default `pids.max`, which applies when the spec is silent.
+    public func demand(defaultPids: Int) -> Demand {
+        var d = Demand()
+        let r = (try? Resources(parsing: resources)) ?? Resources()
+        d.cpuMicrocores = r.cpuMicrocores ?? 0
+        d.memoryBytes = r.memoryMax ?? 0
+        d.ioBytesPerSecond = max(r.io?.readBytesPerSecond ?? 0, r.io?.writeBytesPerSecond ?? 0)
+        d.pids = r.pids ?? defaultPids
+        d.jobs = 1
+        return d
+    }
+}
+
 /// The desired state of a job: the goal the reconciler drives toward.
 public enum DesiredState: String, Codable, Sendable {
     case running, stopped, removed

@@ -6,14 +6,7 @@ public enum Admission {
     /// What a job counts against its tenant's quota while admitted. `defaultPids` is the host's
     /// default `pids.max`, which applies when the spec is silent.
     public static func demand(of spec: JobSpec, defaultPids: Int) -> Demand {
-        var d = Demand()
-        let r = (try? Resources(parsing: spec.resources)) ?? Resources()
-        d.cpuMicrocores = r.cpuMicrocores ?? 0
-        d.memoryBytes = r.memoryMax ?? 0
-        d.ioBytesPerSecond = max(r.io?.readBytesPerSecond ?? 0, r.io?.writeBytesPerSecond ?? 0)
-        d.pids = r.pids ?? defaultPids
-        d.jobs = 1
-        return d
+        spec.demand(defaultPids: defaultPids)
     }
 
     /// Why a job can never run under `quota` (nil if it could): a limit it exceeds on its own,

@@ -24,7 +24,7 @@ public actor Reconciler: Service {
     private let wakeups: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
     /// Runs being started right now, by job: a second pass must not start another.
-    private var launching: Set<String> = []
+    private var launching: [String: (tenant: String, demand: Demand)] = [:]
     /// The most runs started at once.
     let launchWidth: Int
     private var inFlight = 0
@@ -46,31 +46,39 @@ public actor Reconciler: Service {
 
     public func run() async throws {
         try await adoptRuns()
-        try await withGracefulShutdownHandler {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await self.consumeEndings() }
-                group.addTask { try await self.loop() }
-                try await group.next()
-                group.cancelAll()
+        // On SIGTERM the loops stop; runs go on under their shims, and a restarted daemon
+        // re-adopts them.
+        do {
+            try await cancelWhenGracefulShutdown {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await self.consumeEndings() }
+                    group.addTask { try await self.loop() }
+                    try await group.next()
+                    group.cancelAll()
+                }
             }
-        } onGracefulShutdown: {
-            self.wake.finish()
+        } catch is CancellationError {
+            return
         }
     }
 
     private func loop() async throws {
         var iterator = wakeups.makeAsyncIterator()
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            var wait = Self.safetyPassMillis
             do {
-                try await pass()
+                if let due = try await pass() {
+                    wait = min(wait, max(0, Int(due - Int64(Date().timeIntervalSince1970 * 1000))))
+                }
             } catch let error as StoreError {
                 if case .fenced = error { throw error }
                 logger.warning("reconcile pass: \(error)")
             } catch {
                 logger.warning("reconcile pass: \(error)")
             }
-            // Sleep until poked or the next tick, whichever comes first.
-            let tick = Task { try? await Task.sleep(for: .milliseconds(200)); self.wake.yield() }
+            // Every change pokes (a submission, a stop, a run's end, a quota); otherwise the next
+            // pass is when a backoff is due, or the safety pass.
+            let tick = Task { try? await Task.sleep(for: .milliseconds(wait)); self.wake.yield() }
             guard await iterator.next() != nil else { tick.cancel(); return }
             tick.cancel()
         }
@@ -78,6 +86,7 @@ public actor Reconciler: Service {
 
     private func consumeEndings() async throws {
         for await ended in agent.endings {
+            if Task.isCancelled { return }
             do { try await handleEnding(ended) } catch { logger.error("recording the end of run \(ended.handle.run): \(error)") }
             wake.yield()
         }
@@ -85,20 +94,33 @@ public actor Reconciler: Service {
 
     // MARK: - One pass
 
-    func pass() async throws {
-        let jobs = try await store.activeJobs()
+    /// A pass when nothing pokes: catches what no event announced (a tenant's grace period over).
+    static let safetyPassMillis = 2_000
+    /// Waiting jobs looked at per tenant and pass, oldest first. The rest wait their turn; a
+    /// tenant's long queue never hides another tenant's jobs.
+    static let pendingPerTenant = 64
+
+    /// One pass over every active job. Returns when the earliest backoff is due, if any.
+    @discardableResult
+    func pass() async throws -> Int64? {
+        try await releaseTenants()
+        let jobs = try await store.jobsToReconcile(pendingPerTenant: Self.pendingPerTenant)
         var tenants: [String: Tenant] = [:]
-        var used: [String: Demand] = [:]
-        for job in jobs where job.phase.isAdmitted || launching.contains(job.id) {
-            used[job.tenantID, default: Demand()] = used[job.tenantID, default: Demand()] + Admission.demand(of: job.spec, defaultPids: defaultPids)
-        }
+        var used = try await store.admittedDemand(defaultPids: defaultPids)
+        // Jobs being started count until their start is over (the store counts them too once
+        // they are `starting`: briefly twice, which only delays an admission to the next pass).
+        for (_, l) in launching { used[l.tenant] = (used[l.tenant] ?? Demand()) + l.demand }
         let now = Int64(Date().timeIntervalSince1970 * 1000)
-        for job in jobs where !launching.contains(job.id) {
+        var due: Int64?
+        for job in jobs where launching[job.id] == nil {
             if tenants[job.tenantID] == nil { tenants[job.tenantID] = try await store.tenant(id: job.tenantID) }
             guard let tenant = tenants[job.tenantID] else { continue }
             switch (job.desired, job.phase) {
             case (.running, .pending), (.running, .backoff):
-                if job.phase == .backoff, let at = job.nextAttemptAt, at > now { continue }
+                if job.phase == .backoff, let at = job.nextAttemptAt, at > now {
+                    due = min(due ?? at, at)
+                    continue
+                }
                 guard inFlight < launchWidth else { continue }
                 let demand = Admission.demand(of: job.spec, defaultPids: defaultPids)
                 if let reason = Admission.check(demand, used: used[job.tenantID] ?? Demand(), quota: tenant.quota) {
@@ -111,7 +133,7 @@ public actor Reconciler: Service {
                     continue
                 }
                 used[job.tenantID] = (used[job.tenantID] ?? Demand()) + demand
-                launching.insert(job.id)
+                launching[job.id] = (job.tenantID, demand)
                 inFlight += 1
                 Task { await self.startRun(job, tenant: tenant) }
             case (.stopped, .pending), (.stopped, .backoff), (.removed, .pending), (.removed, .backoff):
@@ -129,6 +151,21 @@ public actor Reconciler: Service {
                 break
             }
         }
+        return due
+    }
+
+    /// A removed tenant whose jobs are gone and whose grace period is over is released on this
+    /// node (checkpoints, idle cgroup levels, logs), then forgotten: its uid may be given again.
+    func releaseTenants() async throws {
+        let removing = try await store.tenants().filter { $0.state == "removing" }
+        guard !removing.isEmpty else { return }
+        let now = try await store.now()
+        for tenant in removing where (tenant.releaseAt ?? 0) <= now {
+            guard try await store.jobs(tenantID: tenant.id).isEmpty, let id = TenantID(tenant.id) else { continue }
+            try agent.releaseTenant(id)
+            try await store.deleteTenant(id: tenant.id, epoch: epoch)
+            logger.info("tenant \(tenant.name) released: uid \(tenant.uid), its cgroup, checkpoints and logs")
+        }
     }
 
     // MARK: - Actions
@@ -136,7 +173,7 @@ public actor Reconciler: Service {
     /// Starts a run of `job`: the run is recorded (`starting`) before its shim exists, so a
     /// daemon killed in between finds either the shim's status file or nothing, never a stranger.
     func startRun(_ job: Job, tenant: Tenant) async {
-        defer { launching.remove(job.id); inFlight -= 1 }
+        defer { launching[job.id] = nil; inFlight -= 1; wake.yield() }
         let runID = RunID()
         var j = job
         j.phase = .starting

@@ -75,11 +75,10 @@ public struct API: Sendable {
         if let never = Admission.neverFits(spec, demand: demand, quota: tenant.quota) { throw never }
         let dryRun = request.uri.queryParameters.get("dry_run") == "true"
         if dryRun {
-            let jobs = try await store.jobs(tenantID: tenant.id)
-            if jobs.contains(where: { $0.spec.name == spec.name }) {
+            if try await store.job(tenantID: tenant.id, name: spec.name) != nil {
                 throw APIError(.conflict, "name: this tenant already has a job named \(spec.name)", field: "name")
             }
-            let used = jobs.filter(\.phase.isAdmitted).map { Admission.demand(of: $0.spec, defaultPids: settings.layout.defaultPids) }.reduce(Demand(), +)
+            let used = try await store.admittedDemand(defaultPids: settings.layout.defaultPids)[tenant.id] ?? Demand()
             let reason = Admission.check(demand, used: used, quota: tenant.quota)
             let job = Job(id: "", tenantID: tenant.id, spec: spec, reason: reason, createdAt: 0, updatedAt: 0)
             return try JSON.response(SubmitResponse(job: job, created: false, admissible: reason == nil, reason: reason))
@@ -226,9 +225,10 @@ public struct API: Sendable {
             if let name = request.uri.queryParameters.get("tenant") { tenants = tenants.filter { $0.name == name } }
         }
         var out: [QuotaUsage] = []
+        let demand = try await store.admittedDemand(defaultPids: settings.layout.defaultPids)
         for tenant in tenants {
             let jobs = try await store.jobs(tenantID: tenant.id)
-            let used = jobs.filter(\.phase.isAdmitted).map { Admission.demand(of: $0.spec, defaultPids: settings.layout.defaultPids) }.reduce(Demand(), +)
+            let used = demand[tenant.id] ?? Demand()
             let pending = jobs.filter { $0.desired == .running && ($0.phase == .pending) }.count
             out.append(QuotaUsage(tenant: tenant.name, quota: tenant.quota, used: used, pendingJobs: pending))
         }

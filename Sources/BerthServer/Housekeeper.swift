@@ -9,8 +9,7 @@ import Logging
 import ServiceLifecycle
 
 /// The daemon's slow chores: renews its leadership lease (a lost lease ends the daemon, so two
-/// never act at once), prunes finished runs and events by the retention policy, and releases
-/// removed tenants' uid, cgroup and checkpoints once their grace period is over.
+/// never act at once) and prunes finished runs and events by the retention policy.
 struct Housekeeper: Service {
     let store: any Store
     let agent: Agent
@@ -22,7 +21,11 @@ struct Housekeeper: Service {
     func run() async throws {
         var tick = 0
         while !Task.isShuttingDownGracefully {
-            try await Task.sleep(for: .seconds(5))
+            do {
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(5)) }
+            } catch is CancellationError {
+                return
+            }
             guard let renewed = try await store.acquireLease("leader", holder: holder, ttlMillis: 15_000), renewed == epoch else {
                 throw StoreError.fenced(current: -1, mine: epoch)
             }
@@ -30,21 +33,10 @@ struct Housekeeper: Service {
             if tick % 12 == 1 {
                 do {
                     _ = try await store.prune(settings.retention)
-                    try await releaseTenants()
                 } catch {
                     logger.warning("housekeeping: \(error)")
                 }
             }
-        }
-    }
-
-    func releaseTenants() async throws {
-        let now = try await store.now()
-        for tenant in try await store.tenants() where tenant.state == "removing" && (tenant.releaseAt ?? 0) <= now {
-            guard try await store.jobs(tenantID: tenant.id).isEmpty, let id = TenantID(tenant.id) else { continue }
-            try agent.releaseTenant(id)
-            try await store.deleteTenant(id: tenant.id, epoch: epoch)
-            logger.info("tenant \(tenant.name) released: uid \(tenant.uid), its cgroup and checkpoints")
         }
     }
 }

@@ -293,5 +293,6 @@ components:
         usedPids: {type: integer}
         usedJobs: {type: integer}
         pendingJobs: {type: integer}
+
 """#
 }

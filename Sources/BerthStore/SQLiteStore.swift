@@ -41,6 +41,7 @@ public final class SQLiteStore: Store {
                 CREATE TABLE jobs (
                     id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL REFERENCES tenants(id), name TEXT NOT NULL,
                     body TEXT NOT NULL, desired TEXT NOT NULL, phase TEXT NOT NULL, version INTEGER NOT NULL,
+                    cpu INTEGER NOT NULL, memory INTEGER NOT NULL, io INTEGER NOT NULL, pids INTEGER,
                     UNIQUE (tenant_id, name));
                 CREATE INDEX jobs_phase ON jobs (phase, desired);
                 CREATE TABLE idempotency (
@@ -285,12 +286,34 @@ public final class SQLiteStore: Store {
         }
     }
 
-    public func activeJobs() async throws -> [Job] {
+    public func jobsToReconcile(pendingPerTenant: Int) async throws -> [Job] {
         try await read { db in
             try String.fetchAll(db, sql: """
-                SELECT body FROM jobs WHERE phase NOT IN ('stopped', 'succeeded', 'failed') OR desired = 'removed'
-                ORDER BY rowid
-                """).map { try Self.decode($0) }
+                SELECT body FROM jobs WHERE desired != 'running' AND (phase NOT IN ('stopped', 'succeeded', 'failed') OR desired = 'removed')
+                UNION ALL
+                SELECT body FROM (SELECT body, rowid AS r, ROW_NUMBER() OVER (PARTITION BY tenant_id ORDER BY rowid) AS n
+                                  FROM jobs WHERE desired = 'running' AND phase IN ('pending', 'backoff'))
+                WHERE n <= ?
+                """, arguments: [pendingPerTenant]).map { try Self.decode($0) }
+        }
+    }
+
+    public func admittedDemand(defaultPids: Int) async throws -> [String: Demand] {
+        try await read { db in
+            var out: [String: Demand] = [:]
+            for row in try Row.fetchAll(db, sql: """
+                SELECT tenant_id, SUM(cpu) AS cpu, SUM(memory) AS memory, SUM(io) AS io, SUM(COALESCE(pids, ?)) AS pids, COUNT(*) AS jobs
+                FROM jobs WHERE phase IN ('starting', 'running', 'stopping') GROUP BY tenant_id
+                """, arguments: [defaultPids]) {
+                var d = Demand()
+                d.cpuMicrocores = row["cpu"]
+                d.memoryBytes = row["memory"]
+                d.ioBytesPerSecond = row["io"]
+                d.pids = row["pids"]
+                d.jobs = row["jobs"]
+                out[row["tenant_id"]] = d
+            }
+            return out
         }
     }
 
@@ -413,8 +436,13 @@ public final class SQLiteStore: Store {
     static func writeJob(_ db: Database, _ job: Job, insert: Bool = false) throws {
         let body = try json(job)
         if insert {
-            try db.execute(sql: "INSERT INTO jobs (id, tenant_id, name, body, desired, phase, version) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                           arguments: [job.id, job.tenantID, job.spec.name, body, job.desired.rawValue, job.phase.rawValue, job.version])
+            // What the job declares, as columns: the quota's sums are then one query, no decoding.
+            let d = job.spec.demand(defaultPids: 0)
+            try db.execute(sql: """
+                INSERT INTO jobs (id, tenant_id, name, body, desired, phase, version, cpu, memory, io, pids)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [job.id, job.tenantID, job.spec.name, body, job.desired.rawValue, job.phase.rawValue, job.version,
+                                 d.cpuMicrocores, d.memoryBytes, d.ioBytesPerSecond, d.pids == 0 ? nil : d.pids])
         } else {
             try db.execute(sql: "UPDATE jobs SET body = ?, desired = ?, phase = ?, version = ? WHERE id = ?",
                            arguments: [body, job.desired.rawValue, job.phase.rawValue, job.version, job.id])

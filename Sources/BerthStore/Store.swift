@@ -42,8 +42,13 @@ public protocol Store: Sendable {
     func jobs(tenantID: String?) async throws -> [Job]
     func job(id: String) async throws -> Job?
     func job(tenantID: String, name: String) async throws -> Job?
-    /// Jobs the reconciler must look at: not final, or final with a desired state that differs.
-    func activeJobs() async throws -> [Job]
+    /// What one reconciler pass acts on: every job being stopped or removed, and the oldest
+    /// `pendingPerTenant` waiting jobs (pending, or in backoff) of each tenant, in submission
+    /// order. Running jobs need nothing until they end, so a pass costs what is waiting, not
+    /// what runs.
+    func jobsToReconcile(pendingPerTenant: Int) async throws -> [Job]
+    /// The sum of what each tenant's admitted jobs (starting, running, stopping) declare.
+    func admittedDemand(defaultPids: Int) async throws -> [String: Demand]
     /// Writes `job` if its stored version is still `job.version`; bumps the version and records
     /// `event` (and inserts `insertRun`) in the same transaction. Returns the stored job; throws
     /// `.versionConflict` otherwise.

@@ -178,7 +178,7 @@ let isolationChecks: [Check] = [
     }),
 ]
 
-let checks = isolationChecks + sandboxChecks + hardeningChecks + daemonChecks
+let checks = isolationChecks + sandboxChecks + hardeningChecks + daemonChecks + quotaChecks
 
 enum Subprocess {
     static func spawn(_ argv: [String]) throws -> pid_t {

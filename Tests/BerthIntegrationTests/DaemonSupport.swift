@@ -22,7 +22,7 @@ final class TestDaemon: @unchecked Sendable {
     func start() throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Host.binDir + "/berth")
-        p.arguments = ["serve", "--state-dir", stateDir, "--rate-limit", "0"] + extraArgs
+        p.arguments = ["serve", "--state-dir", stateDir, "--rate-limit", "0", "--tenant-grace", "1ms"] + extraArgs
         p.currentDirectoryURL = URL(fileURLWithPath: "/")
         let log = FileHandle(forWritingAtPath: "/dev/null")
         p.standardOutput = log
@@ -63,6 +63,15 @@ final class TestDaemon: @unchecked Sendable {
                 if left.isEmpty { break }
                 usleep(100_000)
             }
+            // Removed tenants are released (cgroup levels, checkpoints, logs) within a pass.
+            for name in ((try? JSONDecoder().decode([Tenant].self, from: Data(curl("GET", "/v1/tenants", token: operatorToken).body.utf8))) ?? []).map(\.name) {
+                _ = curl("DELETE", "/v1/tenants/\(name)", token: operatorToken)
+            }
+            for _ in 0..<100 {
+                let left = (try? JSONDecoder().decode([Tenant].self, from: Data(curl("GET", "/v1/tenants", token: operatorToken).body.utf8))) ?? []
+                if left.isEmpty { break }
+                usleep(100_000)
+            }
             stop()
         }
         let left = leftoverRuns()
@@ -70,11 +79,12 @@ final class TestDaemon: @unchecked Sendable {
         return left
     }
 
-    /// Run cgroups of this daemon's tenants still present in any hierarchy.
+    /// Cgroups of this daemon's tenants still present in any hierarchy (their levels included:
+    /// removed tenants are released).
     func leftoverRuns() -> [String] {
         var found: [String] = []
         for tenant in tenantIDs {
-            let out = (try? Command.run(["/usr/bin/find", "/sys/fs/cgroup", "-mindepth", "3", "-maxdepth", "9", "-type", "d", "-path", "*/tenants/\(tenant)/*"]))?.stdout ?? ""
+            let out = (try? Command.run(["/usr/bin/find", "/sys/fs/cgroup", "-mindepth", "3", "-maxdepth", "9", "-type", "d", "-path", "*/tenants/\(tenant)*"]))?.stdout ?? ""
             found += out.split(separator: "\n").map(String.init)
         }
         return found

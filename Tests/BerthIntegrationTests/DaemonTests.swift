@@ -1,5 +1,6 @@
 import BerthCore
 import Foundation
+import Synchronization
 import Testing
 
 /// The daemon end to end: the real `berth serve` with its SQLite store, driven through the real
@@ -202,5 +203,55 @@ struct DaemonTests {
         let size = (try FileManager.default.contentsOfDirectory(atPath: dir)).filter { $0.hasPrefix("stdout") }
             .compactMap { try? FileManager.default.attributesOfItem(atPath: dir + "/" + $0)[.size] as? Int }.reduce(0, +)
         #expect(size <= 2 * 4096)
+    }
+
+    @Test func noRunIsLostOrDoubledUnderConcurrentRetriedSubmissions() throws {
+        let d = try TestDaemon()
+        defer { #expect(d.tearDown().isEmpty) }
+        let token = try d.addTenant("team-a")
+        let total = 2000, clients = 16
+        let accepted = Mutex([Int: String]())
+        DispatchQueue.concurrentPerform(iterations: clients) { c in
+            var i = c
+            while i < total {
+                let spec = "name: n\(i)\ncommand: [/bin/sh, -c, 'exit \(i % 4)']\n"
+                // Every tenth is first sent with a timeout too short for its answer, then retried
+                // with the same key, as a client that gave up waiting would.
+                if i % 10 == 0 {
+                    _ = try? Command.run(["/usr/bin/curl", "-s", "--max-time", "0.002", "--unix-socket", d.socket, "-X", "POST",
+                                          "-H", "Authorization: Bearer \(token)", "-H", "Idempotency-Key: key-\(i)",
+                                          "--data-binary", spec, "http://localhost/v1/jobs"])
+                }
+                for _ in 0..<5 {
+                    let r = d.submit(spec, token: token, key: "key-\(i)")
+                    if (r.status == 201 || r.status == 200), let job = r.response?.job {
+                        accepted.withLock { $0[i] = job.id }
+                        break
+                    }
+                }
+                i += clients
+            }
+        }
+        let ids = accepted.withLock { $0 }
+        #expect(ids.count == total)
+        // Wait for every job to end.
+        var jobs: [Job] = []
+        for _ in 0..<1200 {
+            jobs = (try? JSONDecoder().decode([Job].self, from: Data(d.curl("GET", "/v1/jobs", token: token).body.utf8))) ?? []
+            if jobs.count == total && jobs.allSatisfy({ $0.phase.isFinal }) { break }
+            usleep(250_000)
+        }
+        #expect(jobs.count == total, "exactly \(total) jobs")
+        #expect(Set(jobs.map(\.id)) == Set(ids.values))
+        let byName = Dictionary(jobs.map { ($0.spec.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var wrong = 0, runsSeen = 0
+        for i in 0..<total {
+            guard let job = byName["n\(i)"] else { wrong += 1; continue }
+            let want: JobPhase = i % 4 == 0 ? .succeeded : .failed
+            if job.phase != want || job.lastExitCode != i % 4 || job.restarts != 0 { wrong += 1 }
+            if i % 50 == 0, let s = d.status(job.id, token: token) { runsSeen += s.runs.count; if s.runs.count != 1 { wrong += 1 } }
+        }
+        #expect(wrong == 0, "\(wrong) jobs without their one run's real outcome")
+        #expect(runsSeen == total / 50)
     }
 }

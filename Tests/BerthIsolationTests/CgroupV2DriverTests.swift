@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 import BerthCore
 @testable import BerthIsolation
@@ -121,6 +124,89 @@ import BerthCore
         #expect(stats.pids.maxEvents == 2302 && stats.pids.current == 0)
         #expect(stats.cpuPressure?.some.totalMicros == 1_586_689 && stats.cpuPressure?.full?.avg10 == 14.0)
         #expect(stats.memoryPressure == nil, "a missing file is nil, never zero")
+    }
+
+    @Test func writesTheTenantsLimitsOnItsLevelAndMaxForNone() throws {
+        let fs = try FakeCgroupFS()
+        try fs.seed("cgroup.controllers", "cpuset cpu io memory hugetlb pids rdma misc\n")
+        let driver = CgroupV2Driver(mount: fs.root, explicitRoot: "/ci", ownCgroup: "/test", processID: 4242)
+        let level = "ci/tenants/\(tenant.rawValue)"
+        var limits = TenantLimits()
+        limits.cpuMicrocores = 1_500_000
+        limits.memoryBytes = 64 << 20
+        limits.pids = 100
+        // No prepare(): the level is made as a launch would make it, controllers enabled down to it.
+        #expect(try driver.setTenantLimits(tenant, limits).isEmpty)
+        for dir in ["", "ci/", "ci/tenants/", level + "/"] {
+            #expect(fs.read(dir + "cgroup.subtree_control") == "+cpu +memory +io +pids", "\(dir)cgroup.subtree_control")
+        }
+        #expect(fs.read(level + "/cpu.max") == "150000 100000")
+        #expect(fs.read(level + "/memory.max") == "67108864")
+        #expect(fs.read(level + "/pids.max") == "100")
+        #expect(driver.tenantLevel(tenant) == fs.root + "/" + level)
+
+        // A run of the tenant goes below the limited level, which it leaves as it is.
+        var r = Resources()
+        r.memoryMax = 256 << 20
+        let p = place()
+        _ = try driver.createRun(p, resources: r, ioDevice: nil)
+        #expect(fs.read("\(level)/\(p.leafName)/memory.max") == "268435456")
+        #expect(fs.read(level + "/memory.max") == "67108864")
+
+        // Set again on the existing level (a launch may just have made it): nil removes a limit.
+        limits.memoryBytes = nil
+        limits.cpuMicrocores = 1       // below the kernel's smallest quota: 1 ms per period
+        #expect(try driver.setTenantLimits(tenant, limits).isEmpty)
+        #expect(fs.read(level + "/cpu.max") == "1000 100000")
+        #expect(fs.read(level + "/memory.max") == "max")
+        #expect(try driver.setTenantLimits(tenant, TenantLimits()).isEmpty)
+        #expect(fs.read(level + "/cpu.max") == "max 100000")
+        #expect(fs.read(level + "/memory.max") == "max")
+        #expect(fs.read(level + "/pids.max") == "max")
+    }
+
+    @Test func tenantLimitsWithoutTheirControllerAreShortfalls() throws {
+        let fs = try FakeCgroupFS()
+        try fs.seed("cgroup.controllers", "cpu pids\n")
+        let driver = CgroupV2Driver(mount: fs.root, explicitRoot: "/ci", ownCgroup: "/", processID: 1)
+        var limits = TenantLimits()
+        limits.memoryBytes = 64 << 20
+        limits.pids = 10
+        let shortfalls = try driver.setTenantLimits(tenant, limits)
+        #expect(shortfalls == ["tenant memory: no memory controller on this host; the tenant's memory limit cannot be enforced"])
+        let level = "ci/tenants/\(tenant.rawValue)"
+        #expect(!fs.exists(level + "/memory.max"), "nothing is written for a controller the host lacks")
+        #expect(fs.read(level + "/pids.max") == "10" && fs.read(level + "/cpu.max") == "max 100000")
+        #expect(try driver.setTenantLimits(tenant, TenantLimits()).isEmpty, "removing a limit is never a shortfall")
+    }
+
+    @Test func aFailedTenantLimitNamesTheFileTheValueAndTheErrno() throws {
+        let fs = try FakeCgroupFS()
+        try fs.seed("cgroup.controllers", "cpu io memory pids\n")
+        let driver = CgroupV2Driver(mount: fs.root, explicitRoot: "/ci", ownCgroup: "/", processID: 1)
+        // A directory where the memory.max file should be makes that write fail.
+        try fs.seed("ci/tenants/\(tenant.rawValue)/memory.max/x", "")
+        var limits = TenantLimits()
+        limits.memoryBytes = 1 << 30
+        #expect {
+            _ = try driver.setTenantLimits(tenant, limits)
+        } throws: { error in
+            guard let e = error as? BerthError, e.code == .cgroup else { return false }
+            return e.message == "write '1073741824' to \(fs.root)/ci/tenants/\(tenant.rawValue)/memory.max: Is a directory (errno 21)" && e.errno == EISDIR
+        }
+        limits.memoryBytes = -1
+        #expect(throws: BerthError.invalid("tenant memory limit", "must not be negative", got: "-1")) { try driver.setTenantLimits(tenant, limits) }
+    }
+
+    @Test func aHugeTenantCPULimitDoesNotOverflow() throws {
+        let fs = try FakeCgroupFS()
+        try fs.seed("cgroup.controllers", "cpu io memory pids\n")
+        let driver = CgroupV2Driver(mount: fs.root, explicitRoot: "/ci", ownCgroup: "/", processID: 1)
+        var limits = TenantLimits()
+        limits.cpuMicrocores = Int.max
+        _ = try driver.setTenantLimits(tenant, limits)
+        // micro-cores × 100000 / 1e6, computed without the product (which would overflow).
+        #expect(fs.read("ci/tenants/\(tenant.rawValue)/cpu.max") == "\(Int.max / 10) 100000")
     }
 
     @Test func rebuildsARunsCgroupFromItsIdsAsCreated() throws {

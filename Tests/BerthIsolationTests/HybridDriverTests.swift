@@ -138,6 +138,117 @@ import BerthCore
         #expect(rebuilt.applied == AppliedLimits())
     }
 
+    @Test func writesTheTenantsLimitsInEveryHierarchyAndNoneForNil() throws {
+        let fs = try hybridFS()
+        let driver = HybridDriver(mount: fs.root, ownCgroups: ["memory": "/jail", "cpu": "/", "": "/"])
+        var limits = TenantLimits()
+        limits.cpuMicrocores = 500_000
+        limits.memoryBytes = 64 << 20
+        limits.pids = 100
+        // No prepare(): the level is made in every hierarchy, as a launch makes it.
+        #expect(try driver.setTenantLimits(tenant, limits).isEmpty)
+        let level = "berth/tenants/\(tenant.rawValue)"
+        for h in ["cpu", "memory/jail", "blkio", "pids", "cpuset", "unified"] { #expect(fs.exists("\(h)/\(level)"), "\(h)") }
+        #expect(fs.read("cpu/\(level)/cpu.cfs_period_us") == "100000")
+        #expect(fs.read("cpu/\(level)/cpu.cfs_quota_us") == "50000")
+        #expect(fs.read("memory/jail/\(level)/memory.limit_in_bytes") == "67108864")
+        #expect(fs.read("memory/jail/\(level)/memory.memsw.limit_in_bytes") == "67108864", "memory+swap: no swap beyond the limit, as runs")
+        #expect(fs.read("pids/\(level)/pids.max") == "100")
+        #expect(fs.read("cpuset/\(level)/cpuset.cpus") == "0-1", "readied as a launch readies it, or no run could join below")
+        #expect(fs.read("cpuset/berth/tenants/cpuset.mems") == "0")
+
+        // A run of the tenant goes below, with its own limits; the tenant's stay.
+        var r = Resources()
+        r.memoryMax = 256 << 20
+        let p = RunPlace(tenant: tenant, job: JobID(), run: RunID())
+        let cg = try driver.createRun(p, resources: r, ioDevice: nil)
+        #expect(cg.directories.count == 6 && fs.read("memory/jail/\(level)/\(p.leafName)/memory.limit_in_bytes") == "268435456")
+        #expect(fs.read("memory/jail/\(level)/memory.limit_in_bytes") == "67108864")
+
+        // nil removes a limit: v1's word for none is -1 (pids.max takes "max").
+        #expect(try driver.setTenantLimits(tenant, TenantLimits()).isEmpty)
+        #expect(fs.read("cpu/\(level)/cpu.cfs_quota_us") == "-1")
+        #expect(fs.read("memory/jail/\(level)/memory.limit_in_bytes") == "-1")
+        #expect(fs.read("memory/jail/\(level)/memory.memsw.limit_in_bytes") == "-1")
+        #expect(fs.read("pids/\(level)/pids.max") == "max")
+    }
+
+    @Test func memswIsRaisedFirstAndLoweredLast() throws {
+        // The kernel refuses a memsw below limit_in_bytes at every step.
+        let writes = { (bytes: Int?, memsw: Int?) in HybridDriver.tenantMemoryWrites(bytes, memsw: memsw).map { "\($0.file)=\($0.value)" } }
+        #expect(writes(64 << 20, 32 << 20) == ["memory.memsw.limit_in_bytes=67108864", "memory.limit_in_bytes=67108864"])
+        #expect(writes(32 << 20, 64 << 20) == ["memory.limit_in_bytes=33554432", "memory.memsw.limit_in_bytes=33554432"])
+        #expect(writes(32 << 20, 32 << 20) == ["memory.limit_in_bytes=33554432", "memory.memsw.limit_in_bytes=33554432"])
+        #expect(writes(nil, 32 << 20) == ["memory.memsw.limit_in_bytes=-1", "memory.limit_in_bytes=-1"])
+        #expect(writes(32 << 20, nil) == ["memory.limit_in_bytes=33554432"], "a host without memsw")
+
+        // The driver reads memsw from the level: a write made to fail shows which went first.
+        let fs = try hybridFS()
+        let driver = HybridDriver(mount: fs.root, ownCgroups: [:])
+        let level = "memory/berth/tenants/\(tenant.rawValue)"
+        try fs.seed(level + "/memory.memsw.limit_in_bytes", "33554432\n")
+        try fs.seed(level + "/memory.limit_in_bytes/x", "")      // fails
+        var limits = TenantLimits()
+        limits.memoryBytes = 64 << 20
+        #expect(throws: BerthError.self) { try driver.setTenantLimits(tenant, limits) }
+        #expect(fs.read(level + "/memory.memsw.limit_in_bytes") == "67108864")
+    }
+
+    @Test func aFailedTenantLimitNamesItAndRemovesTheLevelsItMade() throws {
+        let fs = try hybridFS()
+        let driver = HybridDriver(mount: fs.root, ownCgroups: [:])
+        try fs.seed("pids/berth/tenants/\(tenant.rawValue)/pids.max/x", "")
+        var limits = TenantLimits()
+        limits.pids = 64
+        #expect {
+            _ = try driver.setTenantLimits(tenant, limits)
+        } throws: { error in
+            (error as? BerthError)?.message == "write '64' to \(fs.root)/pids/berth/tenants/\(tenant.rawValue)/pids.max: Is a directory (errno 21)"
+        }
+        for h in ["cpu", "memory", "blkio", "cpuset"] { #expect(!fs.exists("\(h)/berth"), "\(h): made for the call, removed on its failure") }
+        #expect(fs.exists("pids/berth/tenants/\(tenant.rawValue)"), "a level the call did not make stays")
+    }
+
+    @Test func aRunIsHeldToItsTenantsCPUQuota() throws {
+        // v1 refuses a child's quota above its parent's (EINVAL) where v2 takes the smaller:
+        // the run is given the tenant's.
+        let fs = try hybridFS()
+        let driver = HybridDriver(mount: fs.root, ownCgroups: [:])
+        var limits = TenantLimits()
+        limits.cpuMicrocores = 1_000_000
+        _ = try driver.setTenantLimits(tenant, limits)
+        var r = Resources()
+        r.cpuMicrocores = 2_500_000
+        let p = RunPlace(tenant: tenant, job: JobID(), run: RunID())
+        let cg = try driver.createRun(p, resources: r, ioDevice: nil)
+        #expect(fs.read("cpu/berth/tenants/\(tenant.rawValue)/\(p.leafName)/cpu.cfs_quota_us") == "100000")
+        #expect(cg.applied.cpuQuotaMicros == 100_000, "applied shows what the kernel holds")
+        r.cpuMicrocores = 300_000
+        let q = RunPlace(tenant: tenant, job: JobID(), run: RunID())
+        _ = try driver.createRun(q, resources: r, ioDevice: nil)
+        #expect(fs.read("cpu/berth/tenants/\(tenant.rawValue)/\(q.leafName)/cpu.cfs_quota_us") == "30000")
+    }
+
+    @Test func aTenantCPUQuotaBelowARunsIsAShortfallNotAnError() throws {
+        let fs = try hybridFS()
+        let driver = HybridDriver(mount: fs.root, ownCgroups: [:])
+        let level = "cpu/berth/tenants/\(tenant.rawValue)"
+        let run = level + "/j0000000000000001-r0000000000000001"
+        try fs.seed(run + "/cpu.cfs_quota_us", "200000\n")
+        try fs.seed(run + "/cpu.cfs_period_us", "100000\n")
+        // A file that refuses the value with EINVAL, as the kernel's does a quota below a
+        // child's: /proc's oom_score_adj takes -1000…1000 only.
+        try FileManager.default.createSymbolicLink(atPath: fs.root + "/" + level + "/cpu.cfs_quota_us", withDestinationPath: "/proc/self/oom_score_adj")
+        var limits = TenantLimits()
+        limits.cpuMicrocores = 500_000
+        limits.memoryBytes = 64 << 20
+        let shortfalls = try driver.setTenantLimits(tenant, limits)
+        #expect(shortfalls.count == 1)
+        #expect(shortfalls.first?.hasPrefix("tenant cpu: cgroup v1 refuses a tenant's cpu quota (50000 µs per 100000 µs) below one of its runs' own (\(fs.root)/\(run): 200000 µs; 1 run(s) in all)") == true,
+                "\(shortfalls)")
+        #expect(fs.read("memory/berth/tenants/\(tenant.rawValue)/memory.limit_in_bytes") == "67108864", "the tenant's other limits still hold")
+    }
+
     @Test func parsesV1Stats() throws {
         let fs = try hybridFS()
         let driver = HybridDriver(mount: fs.root, ownCgroups: [:])

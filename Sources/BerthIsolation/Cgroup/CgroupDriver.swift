@@ -34,6 +34,17 @@ public protocol CgroupDriver: Sendable {
     func hasRuns(tenant: TenantID) -> Bool
     /// The tenant's level in the cgroup v2 (unified) hierarchy.
     func tenantLevel(_ tenant: TenantID) -> String
+    /// Writes a tenant's quota as kernel limits on its level (`<root>/tenants/<tenant-id>`), making
+    /// the level if needed; nil in a field removes that limit ("max"). Returns what the host could
+    /// not enforce (as `Enforcement.shortfalls` does), never silently dropped.
+    ///
+    /// The level is made and readied as `createRun` readies it (in every hierarchy on hybrid),
+    /// so a launch making the same level at the same moment is no conflict. Lowering a limit
+    /// below what the tenant's runs use now: on v2 the kernel reclaims and then OOM-kills
+    /// inside the tenant (`memory.max`); on v1 the write fails (EBUSY), naming the file.
+    /// The limits live with the level: `removeIdleTree` removes an idle tenant level limits
+    /// and all, and a launch after that makes it again without them.
+    func setTenantLimits(_ tenant: TenantID, _ limits: TenantLimits) throws -> [String]
 }
 
 extension CgroupDriver {

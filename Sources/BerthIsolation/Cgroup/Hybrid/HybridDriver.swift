@@ -159,7 +159,10 @@ public struct HybridDriver: CgroupDriver {
             }
             let run = { (h: String) in self.runDirectory(h, place) }
             if hierarchies.contains("cpu") {
-                if let quota = r.cpuQuotaMicros {
+                if var quota = r.cpuQuotaMicros {
+                    // v1 refuses a child's quota above its parent's (EINVAL), where v2 takes the
+                    // smaller: under a tenant's limit the run gets at most the tenant's quota.
+                    if let tenantQuota = v1Quota(root("cpu") + tenantSuffix) { quota = min(quota, tenantQuota) }
                     try Sys.write(run("cpu") + "/cpu.cfs_period_us", String(Resources.cpuPeriodMicros))
                     try Sys.write(run("cpu") + "/cpu.cfs_quota_us", String(quota))
                     applied.cpuQuotaMicros = quota
@@ -207,6 +210,101 @@ public struct HybridDriver: CgroupDriver {
         cgroup.applied = applied
         cgroup.warnings = enforcement.shortfalls(r) + (enforcement.devices ? [] : [noDeviceAllowList])
         return cgroup
+    }
+
+    public func setTenantLimits(_ tenant: TenantID, _ limits: TenantLimits) throws -> [String] {
+        try limits.validate()
+        let suffix = "/tenants/" + tenant.rawValue
+        var made = CreatedDirectories()
+        var cpuShortfall: String?
+        do {
+            // The level in every hierarchy, readied as `createRun` readies it (cpuset filled,
+            // the device program on the unified `tenants`): a launch may be making it at this
+            // moment. The limits are written as part of readying it, so a level a finishing run
+            // removes meanwhile (ENOENT) is made and written again.
+            for h in hierarchies + ["unified"] {
+                let dir = root(h) + suffix
+                try makeLeaf(dir, below: [root(h), root(h) + "/tenants"], made: &made, leafMustBeNew: false) { level in
+                    try ready(h, level)
+                    guard level == dir else { return }
+                    switch h {
+                    case "cpu": cpuShortfall = try writeTenantCPU(dir, limits.cpuQuotaMicros)
+                    case "memory": try writeTenantMemory(dir, limits.memoryBytes)
+                    case "pids": try writeLimit(dir + "/pids.max", limits.pids.map(String.init) ?? "max")
+                    default: break
+                    }
+                }
+            }
+        } catch {
+            made.rollback()
+            throw error
+        }
+        return enforcement.shortfalls(limits) + (cpuShortfall.map { [$0] } ?? [])
+    }
+
+    /// v1 `cpu.cfs_quota_us` (-1: none) over `cpu.cfs_period_us` on the tenant's level. v1
+    /// refuses a parent's quota below a child's own (EINVAL; v2 would take the smaller): that is
+    /// returned as a shortfall naming the run, not thrown, so the tenant's other limits still
+    /// hold; the runs started from then on are held to it (`createRun` clamps them).
+    func writeTenantCPU(_ dir: String, _ quota: Int?) throws -> String? {
+        guard let quota else {
+            try writeLimit(dir + "/cpu.cfs_quota_us", "-1")
+            return nil
+        }
+        try writeLimit(dir + "/cpu.cfs_period_us", String(Resources.cpuPeriodMicros))
+        do {
+            try writeLimit(dir + "/cpu.cfs_quota_us", String(quota))
+            return nil
+        } catch let error as BerthError where error.errno == EINVAL {
+            let above = subdirectories(dir).compactMap { run in v1Quota(run).flatMap { $0 > quota ? (run, $0) : nil } }
+            guard let (run, own) = above.first else { throw error }
+            let now = v1Quota(dir).map { "\($0) µs per \(Resources.cpuPeriodMicros) µs" } ?? "unlimited"
+            return "tenant cpu: cgroup v1 refuses a tenant's cpu quota (\(quota) µs per \(Resources.cpuPeriodMicros) µs) below one of its runs' own (\(run): \(own) µs; \(above.count) run(s) in all); the tenant's cpu limit stays \(now) until they end"
+        }
+    }
+
+    /// v1 `memory.limit_in_bytes` (-1: none) on the tenant's level, and memory+swap
+    /// (`memory.memsw.limit_in_bytes`) equal to it where the host has it, as runs have it with
+    /// swap off.
+    func writeTenantMemory(_ dir: String, _ bytes: Int?) throws {
+        let memsw = enforcement.swapControl
+            ? Sys.read(dir + "/memory.memsw.limit_in_bytes").flatMap { Int($0.trimmingWhitespace()) } ?? Int.max : nil
+        for (file, value) in Self.tenantMemoryWrites(bytes, memsw: memsw) { try writeLimit(dir + "/" + file, value) }
+    }
+
+    /// The writes that set a v1 memory limit of `bytes` (nil: none) with memsw equal to it, in
+    /// order, given memsw now (nil: the host has none). The kernel refuses a memsw below
+    /// `limit_in_bytes` at every step (EINVAL): when raising, memsw goes first; when lowering,
+    /// the limit goes first.
+    static func tenantMemoryWrites(_ bytes: Int?, memsw: Int?) -> [(file: String, value: String)] {
+        let value = bytes.map(String.init) ?? "-1"
+        let limit = ("memory.limit_in_bytes", value)
+        guard let memsw else { return [limit] }
+        let both = ("memory.memsw.limit_in_bytes", value)
+        return (bytes.map { $0 > memsw } ?? true) ? [both, limit] : [limit, both]
+    }
+
+    /// A v1 cpu cgroup's quota in µs per `Resources.cpuPeriodMicros`; nil when it has none (-1)
+    /// or it cannot be read.
+    func v1Quota(_ dir: String) -> Int? {
+        guard let quota = Sys.read(dir + "/cpu.cfs_quota_us").flatMap({ Int($0.trimmingWhitespace()) }), quota > 0 else { return nil }
+        let period = Sys.read(dir + "/cpu.cfs_period_us").flatMap { Int($0.trimmingWhitespace()) } ?? Resources.cpuPeriodMicros
+        guard period > 0 else { return nil }
+        let (scaled, overflow) = quota.multipliedReportingOverflow(by: Resources.cpuPeriodMicros)
+        return overflow ? Int.max / period : scaled / period
+    }
+
+    /// The directories directly inside `dir` (a level's child cgroups).
+    func subdirectories(_ dir: String) -> [String] {
+        guard let stream = opendir(dir) else { return [] }
+        defer { closedir(stream) }
+        var out: [String] = []
+        while let entry = readdir(stream) {
+            guard entry.pointee.d_type == UInt8(DT_DIR) else { continue }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { out.append(dir + "/" + name) }
+        }
+        return out.sorted()
     }
 
     public func removeIdleTree(tenant: TenantID?) {

@@ -146,8 +146,7 @@ public struct CgroupV2Driver: CgroupDriver {
             let levels = [rootDirectory, rootDirectory + "/tenants", tenantDir]
             try makeLeaf(runDir, below: levels, made: &made) { dir in
                 guard dir != runDir else { return }
-                try enableControllers(at: root + dir.dropFirst(rootDirectory.count))
-                if dir == rootDirectory + "/tenants" && enforcement.devices { try ensureDeviceFilter(dir) }
+                try readyLevel(dir)
             }
             if let quota = r.cpuQuotaMicros, enforcement.cpuMax {
                 try Sys.write(runDir + "/cpu.max", "\(quota) \(Resources.cpuPeriodMicros)")
@@ -209,6 +208,38 @@ public struct CgroupV2Driver: CgroupDriver {
         cgroup.applied = applied
         cgroup.warnings = warnings
         return cgroup
+    }
+
+    /// Readies a level above the runs: its controllers enabled for the level below; the
+    /// device program on `<root>/tenants`.
+    func readyLevel(_ dir: String) throws {
+        try enableControllers(at: root + dir.dropFirst(rootDirectory.count))
+        if dir == rootDirectory + "/tenants" && enforcement.devices { try ensureDeviceFilter(dir) }
+    }
+
+    public func setTenantLimits(_ tenant: TenantID, _ limits: TenantLimits) throws -> [String] {
+        try limits.validate()
+        let tenantDir = tenantDirectory(tenant)
+        var made = CreatedDirectories()
+        do {
+            // The tenant level is readied as `createRun` readies it (a launch may be making it
+            // at this moment), and its limits are written as part of readying it: a level a
+            // finishing run removes meanwhile (ENOENT) is made and written again.
+            try makeLeaf(tenantDir, below: [rootDirectory, rootDirectory + "/tenants"], made: &made, leafMustBeNew: false) { dir in
+                try readyLevel(dir)
+                guard dir == tenantDir else { return }
+                if enforcement.cpuMax {
+                    let quota = limits.cpuQuotaMicros.map(String.init) ?? "max"
+                    try writeLimit(dir + "/cpu.max", "\(quota) \(Resources.cpuPeriodMicros)")
+                }
+                if enforcement.memoryMax { try writeLimit(dir + "/memory.max", limits.memoryBytes.map(String.init) ?? "max") }
+                if enforcement.pids { try writeLimit(dir + "/pids.max", limits.pids.map(String.init) ?? "max") }
+            }
+        } catch {
+            made.rollback()
+            throw error
+        }
+        return enforcement.shortfalls(limits)
     }
 
     public func removeIdleTree(tenant: TenantID?) {
