@@ -90,6 +90,15 @@ public final class Agent: Sendable {
         _ = unlink(handle.statusPath)
     }
 
+    /// Removes what a launch cut short by a crash may have left: the run's cgroup (killed first,
+    /// in case anything runs there) and its status file.
+    public func removeLeftovers(_ place: RunPlace) {
+        let cgroup = launcher.driver.runCgroup(for: place)
+        try? Sys.write(cgroup.unifiedPath + "/cgroup.kill", "1")
+        launcher.driver.removeRun(cgroup)
+        _ = unlink(launcher.statusPath(place.run))
+    }
+
     /// Releases a removed tenant on this node: its checkpoint subtree and idle cgroup levels.
     public func releaseTenant(_ id: TenantID) throws {
         if launcher.driver.hasRuns(tenant: id) {

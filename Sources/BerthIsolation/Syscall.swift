@@ -23,7 +23,7 @@ public enum Sys {
     }
 
     /// Writes `value` to `path`, as `echo value > path` would.
-    static func write(_ path: String, _ value: String, code: BerthError.Code = .cgroup) throws {
+    public static func write(_ path: String, _ value: String, code: BerthError.Code = .cgroup) throws {
         let fd = try retrying(code, "open \(path)") { open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) }
         defer { close(fd) }
         let bytes = Array(value.utf8)

@@ -78,7 +78,10 @@ public actor Reconciler: Service {
             }
             // Every change pokes (a submission, a stop, a run's end, a quota); otherwise the next
             // pass is when a backoff is due, or the safety pass.
-            let tick = Task { try? await Task.sleep(for: .milliseconds(wait)); self.wake.yield() }
+            let tick = Task {
+                do { try await Task.sleep(for: .milliseconds(wait)) } catch { return }   // cancelled: a poke came first
+                self.wake.yield()
+            }
             guard await iterator.next() != nil else { tick.cancel(); return }
             tick.cancel()
         }
@@ -222,7 +225,14 @@ public actor Reconciler: Service {
 
     /// Records a run's real ending, then applies the job's restart policy.
     func handleEnding(_ ended: RunEnded) async throws {
-        guard var run = try await store.run(id: ended.handle.run), run.state != .ended else { return }
+        guard var run = try await store.run(id: ended.handle.run) else { return }
+        if run.state == .ended {
+            // Recorded before a crash, but the job may not have moved on: finish that (idempotent).
+            try await afterRun(run.jobID, runID: run.id, exit: run.exit ?? "lost", code: run.exitCode,
+                               success: run.exit == "exited" && run.exitCode == 0, message: run.message ?? "ended")
+            agent.forget(ended.handle)
+            return
+        }
         let r = ended.result
         run.state = .ended
         run.endedAt = Int64(Date().timeIntervalSince1970 * 1000)
@@ -287,6 +297,25 @@ public actor Reconciler: Service {
     /// recorded as starting whose shim never wrote a status never began: its job is pending
     /// again (nothing ran, so nothing is doubled).
     func adoptRuns() async throws {
+        // Jobs whose current run ended (recorded) while the job's own update was lost with the
+        // daemon: finish their transition from the recorded ending.
+        for job in try await store.jobs(tenantID: nil) where job.phase.isAdmitted {
+            guard let runID = job.currentRun else { continue }
+            guard let run = try await store.run(id: runID) else {
+                try await transition(job.id) { j in
+                    guard j.currentRun == runID else { return nil }
+                    j.currentRun = nil
+                    j.phase = j.desired == .running ? .pending : .stopped
+                    j.reason = "run \(runID) was never recorded; " + (j.desired == .running ? "starting again" : "stopped")
+                    return event(j, j.phase.rawValue, j.reason ?? "", run: runID)
+                }
+                continue
+            }
+            if run.state == .ended {
+                try await afterRun(job.id, runID: run.id, exit: run.exit ?? "lost", code: run.exitCode,
+                                   success: run.exit == "exited" && run.exitCode == 0, message: run.message ?? "ended")
+            }
+        }
         for run in try await store.activeRuns(node: agent.node) {
             var handle = run.handle.flatMap(Self.decodeHandle)
             if handle == nil, let status = ShimStatus.read(agent.launcher.statusPath(RunID(run.id) ?? RunID())) {
@@ -334,6 +363,7 @@ public actor Reconciler: Service {
 
     /// A run that never began (or cannot be found): recorded as `lost`, its job pending again.
     func lose(_ run: Run, because why: String) async throws {
+        if let place = RunPlace(tenant: run.tenantID, job: run.jobID, run: run.id) { agent.removeLeftovers(place) }
         var r = run
         r.state = .ended
         r.exit = "lost"

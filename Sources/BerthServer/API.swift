@@ -65,8 +65,17 @@ public struct API: Sendable {
         var request = request
         let body = try await request.collectBody(upTo: Self.maxSpecBytes)
         let spec = try JobSpecParser.parse(bytes: Array(body.readableBytesView))
-        if spec.network == .host, case .tenant = context.principal {
-            throw APIError(.forbidden, "network: 'host' is for operators only; use 'none'", field: "network")
+        if JobID(spec.name) != nil {
+            throw APIError(.unprocessableContent, "name: must not look like a job id (j and 16 hex digits): jobs are addressed by both", field: "name")
+        }
+        if case .tenant = context.principal {
+            if spec.network == .host {
+                throw APIError(.forbidden, "network: 'host' is for operators only; use 'none'", field: "network")
+            }
+            // The daemon would resolve the path as root: a tenant could learn what exists.
+            if spec.resources.ioDevice != nil {
+                throw APIError(.forbidden, "resources.io-device: is for operators only; I/O limits apply to the device of the job's scratch", field: "resources.io-device")
+            }
         }
         if spec.network == .shaped {
             throw APIError(.unprocessableContent, "network: 'shaped' is not available on this node yet; use 'none'", field: "network")
@@ -138,8 +147,8 @@ public struct API: Sendable {
 
     func events(_ request: Request, _ context: APIContext) async throws -> Response {
         let job = try await resolveJob(request, context)
-        let after = Int64(request.uri.queryParameters.get("after") ?? "0") ?? 0
-        let wait = min(max(Int(request.uri.queryParameters.get("wait") ?? "0") ?? 0, 0), 60)
+        let after = Int64(try Query.int(request, "after", 0...Int.max) ?? 0)
+        let wait = try Query.int(request, "wait", 0...60) ?? 0
         let deadline = ContinuousClock.now + .seconds(wait)
         while true {
             let found = try await store.events(jobID: job.id, after: after, limit: 500)
@@ -156,7 +165,7 @@ public struct API: Sendable {
         guard streamName == "stdout" || streamName == "stderr" else {
             throw APIError(.badRequest, "stream: must be stdout or stderr", field: "stream")
         }
-        let tail = request.uri.queryParameters.get("tail").flatMap { Int($0) }
+        let tail = try Query.int(request, "tail", 0...1_000_000)
         let follow = request.uri.queryParameters.get("follow") == "true"
         guard let run = try await store.runs(jobID: job.id).first else {
             return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init())
@@ -166,8 +175,11 @@ public struct API: Sendable {
         let reader = LogReader(path: path, tail: tail)
         return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: ResponseBody { (writer: inout any ResponseBodyWriter) in
             try await reader.stream(follow: follow, into: &writer) {
-                // Follow ends once the run has ended (the shim has closed the file).
-                (try? await store.run(id: run.id))?.state == .ended
+                // Follow ends once the run has ended (the shim has closed the file), or is gone
+                // with its job, or its tenant's token was revoked.
+                guard let r = try? await store.run(id: run.id), r.state != .ended else { return true }
+                guard let t = try? await store.tenant(id: job.tenantID), t.state == "active" else { return true }
+                return false
             }
             try await writer.finish(nil)
         })
@@ -177,7 +189,7 @@ public struct API: Sendable {
 
     func addTenant(_ request: Request, _ context: APIContext) async throws -> Response {
         try requireOperator(context)
-        let body = try await JSON.decode(TenantRequest.self, from: request)
+        let body = try await JSON.decode(TenantRequest.self, from: request, keys: ["name"])
         let name = try TenantName(body.name)
         let token = Tokens.make()
         let accounts = try HostAccounts().takenIDs()
@@ -207,7 +219,7 @@ public struct API: Sendable {
     func setQuota(_ request: Request, _ context: APIContext) async throws -> Response {
         try requireOperator(context)
         let name = try context.parameters.require("name")
-        let body = try await JSON.decode(QuotaRequest.self, from: request)
+        let body = try await JSON.decode(QuotaRequest.self, from: request, keys: ["cpu", "memory", "io", "network", "pids", "jobs"])
         guard let tenant = try await store.tenant(named: name) else { throw APIError(.notFound, "tenant \(name) not found") }
         let quota = try QuotaParser.apply(body, to: tenant.quota)
         let updated = try await store.setQuota(tenant: name, quota: quota, epoch: epoch)
@@ -244,7 +256,10 @@ public struct API: Sendable {
     /// The tenant a submission is for: the caller's own, or for the operator `?tenant=NAME`.
     func callerTenant(_ request: Request, _ context: APIContext) async throws -> Tenant {
         switch context.principal {
-        case .tenant(let id, _):
+        case .tenant(let id, let name):
+            if let other = request.uri.queryParameters.get("tenant"), other != name {
+                throw APIError(.forbidden, "tenant: a tenant submits for itself only", field: "tenant")
+            }
             guard let t = try await store.tenant(id: id), t.state == "active" else { throw APIError(.unauthorized, "unknown or revoked token") }
             return t
         default:
@@ -281,6 +296,17 @@ public struct API: Sendable {
     func liveStatus(_ run: Run) -> ShimStatus? {
         guard let id = RunID(run.id) else { return nil }
         return ShimStatus.read(agent.launcher.statusPath(id))
+    }
+}
+
+/// Query parameters, strictly: a value that is there must be valid.
+enum Query {
+    static func int(_ request: Request, _ name: String, _ range: ClosedRange<Int>) throws -> Int? {
+        guard let text = request.uri.queryParameters.get(name) else { return nil }
+        guard text.count <= 19, let v = Int(text), range.contains(v) else {
+            throw APIError(.badRequest, "\(name): must be a whole number from \(range.lowerBound) to \(range.upperBound)", field: name)
+        }
+        return v
     }
 }
 

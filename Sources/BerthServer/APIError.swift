@@ -69,6 +69,9 @@ struct ErrorMiddleware: RouterMiddleware {
     }
 }
 
+/// Any JSON value, not looked at: for reading only an object's keys.
+struct AnyJSONValue: Decodable { init(from decoder: any Decoder) {} }
+
 /// JSON in and out.
 enum JSON {
     static func response<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
@@ -79,11 +82,20 @@ enum JSON {
                         body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
-    static func decode<T: Decodable>(_ type: T.Type, from request: Request, limit: Int = 64 << 10) async throws -> T {
+    /// Decodes a body strictly: a key the type does not know is an error naming it (a typo
+    /// such as `memroy` must not leave a limit unset).
+    static func decode<T: Decodable>(_ type: T.Type, from request: Request, keys: Set<String>, limit: Int = 64 << 10) async throws -> T {
         var request = request
         let buffer = try await request.collectBody(upTo: limit)
+        let data = Data(buffer.readableBytesView)
+        if let object = try? JSONDecoder().decode([String: AnyJSONValue].self, from: data) {
+            if let unknown = object.keys.sorted().first(where: { !keys.contains($0) }) {
+                throw APIError(.unprocessableContent, "\(BerthErrorText.printable(unknown)): unknown field; known: \(keys.sorted().joined(separator: ", "))",
+                               field: BerthErrorText.printable(unknown))
+            }
+        }
         do {
-            return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
+            return try JSONDecoder().decode(T.self, from: data)
         } catch {
             throw APIError(.badRequest, "the body is not valid JSON for this endpoint: \(Self.describe(error))")
         }

@@ -8,6 +8,7 @@ import BerthScheduler
 import BerthStore
 import FoundationEssentials
 import Hummingbird
+import HummingbirdCore
 import HummingbirdTLS
 import Logging
 import NIOSSL
@@ -21,6 +22,9 @@ public enum Daemon {
         var configured = settings
         try configured.finish()
         let settings = configured
+        // The store, the logs and the token are root's alone (the state directory is 0711 so
+        // that tenants' CLIs reach the socket, which is 0666 and guarded by tokens).
+        umask(0o077)
         try CheckpointTreeDirectories.make(settings.stateDirectory, mode: 0o711)
         // One daemon per state directory; a second one is told at once, not fenced later.
         let lockFD = try lockStateDirectory(settings.stateDirectory)
@@ -51,7 +55,9 @@ public enum Daemon {
         // A socket left by a daemon that was killed is removed; one in use is refused by the lock above.
         unlink(settings.socketPath)
         var services: [any Service] = []
-        let unixApp = Application(responder: responder,
+        // Idle connections are closed: a client that connects and sends nothing holds no slot.
+        let http: HTTPServerBuilder = .http1(configuration: .init(idleTimeout: .seconds(120)))
+        let unixApp = Application(responder: responder, server: http,
                                   configuration: .init(address: .unixDomainSocket(path: settings.socketPath), serverName: "berth"),
                                   onServerRunning: { _ in chmod(settings.socketPath, 0o666) },
                                   logger: quiet(logger))
@@ -62,10 +68,10 @@ public enum Daemon {
                 let tls = TLSConfiguration.makeServerConfiguration(
                     certificateChain: try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) },
                     privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
-                services.append(Application(responder: responder, server: try .tls(.http1(), tlsConfiguration: tls),
+                services.append(Application(responder: responder, server: try .tls(.http1(configuration: .init(idleTimeout: .seconds(120))), tlsConfiguration: tls),
                                             configuration: .init(address: .hostname(host, port: port), serverName: "berth"), logger: quiet(logger)))
             } else {
-                services.append(Application(responder: responder, configuration: .init(address: .hostname(host, port: port), serverName: "berth"),
+                services.append(Application(responder: responder, server: http, configuration: .init(address: .hostname(host, port: port), serverName: "berth"),
                                             logger: quiet(logger)))
             }
         }
@@ -111,8 +117,16 @@ public enum Daemon {
     /// The operator token: made on first start, written to `<state>/operator.token` (0600).
     static func ensureOperatorToken(_ settings: DaemonSettings, store: any Store, epoch: Int64) async throws {
         let path = settings.operatorTokenPath
-        if let data = FileManager.default.contents(atPath: path) {
+        var st = stat()
+        if lstat(path, &st) == 0 {
+            guard (st.st_mode & S_IFMT) == S_IFREG, st.st_uid == 0, (st.st_mode & 0o077) == 0 else {
+                throw BerthError(.system, "\(path) must be a regular file owned by root with mode 0600 (not a symlink); remove it to make a new token")
+            }
+            guard let data = FileManager.default.contents(atPath: path) else { throw BerthError(.system, "cannot read \(path)") }
             let token = String(String(decoding: data, as: UTF8.self).prefix { !$0.isWhitespace })
+            guard token.hasPrefix("berth_"), token.utf8.count == 70 else {
+                throw BerthError(.system, "\(path) does not hold a Berth token; remove it to make a new one")
+            }
             if try await store.principal(tokenHash: Tokens.hash(token)) == .operator { return }
             try await store.addToken(tenant: nil, hash: Tokens.hash(token), epoch: epoch)
             return

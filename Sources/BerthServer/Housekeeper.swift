@@ -26,9 +26,16 @@ struct Housekeeper: Service {
             } catch is CancellationError {
                 return
             }
-            guard let renewed = try await store.acquireLease("leader", holder: holder, ttlMillis: 15_000), renewed == epoch else {
-                throw StoreError.fenced(current: -1, mine: epoch)
+            // A busy or failing store is retried at the next tick; only a lease another holder
+            // took (so this daemon's epoch is fenced) ends the daemon.
+            let renewed: Int64?
+            do {
+                renewed = try await store.acquireLease("leader", holder: holder, ttlMillis: 15_000)
+            } catch {
+                logger.warning("renewing the leader lease: \(error)")
+                continue
             }
+            guard let renewed, renewed == epoch else { throw StoreError.fenced(current: renewed ?? -1, mine: epoch) }
             tick += 1
             if tick % 12 == 1 {
                 do {

@@ -42,7 +42,7 @@ paths:
       summary: Submit a job spec (YAML or JSON)
       parameters:
         - {name: dry_run, in: query, required: false, schema: {type: boolean}, description: validate and say whether it would be admitted now; nothing is created}
-        - {name: tenant, in: query, required: false, schema: {type: string}, description: the operator submits for this tenant}
+        - {name: tenant, in: query, required: false, schema: {type: string}, description: the operator submits for this tenant (a tenant naming another gets 403)}
         - {name: Idempotency-Key, in: header, required: false, schema: {type: string, maxLength: 128}, description: a retried submission with the same key returns the same job}
       requestBody:
         required: true
@@ -103,10 +103,9 @@ paths:
         "404": {$ref: "#/components/responses/Error"}
   /v1/tenants:
     get:
-      summary: List tenants (operator)
+      summary: List tenants (the operator all; a tenant only itself)
       responses:
         "200": {description: Tenants, content: {application/json: {schema: {type: array, items: {$ref: "#/components/schemas/Tenant"}}}}}
-        "403": {$ref: "#/components/responses/Error"}
     post:
       summary: Create a tenant and its first token (operator)
       requestBody:

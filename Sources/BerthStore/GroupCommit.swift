@@ -71,8 +71,13 @@ final class GroupCommit: Sendable {
                     return Outcome(results: results)
                 }.results
             } catch {
-                // The commit itself failed: nothing of the batch is durable.
-                results = batch.map { _ in .failure(error) }
+                // The commit itself failed: nothing of the batch is durable. A busy or locked
+                // database is worth retrying, and the API says so (503 with Retry-After).
+                var failure: any Error = error
+                if let e = error as? DatabaseError, e.resultCode == .SQLITE_BUSY || e.resultCode == .SQLITE_LOCKED {
+                    failure = StoreError.retryable("the store is busy; try again")
+                }
+                results = batch.map { _ in .failure(failure) }
             }
             for (pending, result) in zip(batch, results) { pending.continuation.resume(with: result) }
         }

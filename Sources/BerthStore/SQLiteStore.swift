@@ -394,6 +394,7 @@ public final class SQLiteStore: Store {
         try await write(epoch: epoch) { db, revision in
             var event = event
             event.revision = revision
+            event.at = try Int64.fetchOne(db, sql: "SELECT \(Self.dbNow)") ?? 0
             try Self.insertEvent(db, event)
         }
     }

@@ -44,6 +44,21 @@ struct DaemonTests {
         #expect(gone)
     }
 
+    @Test func jobsCannotSeeTheDaemonsStateDirectory() throws {
+        let d = try TestDaemon()
+        defer { #expect(d.tearDown().isEmpty) }
+        let token = try d.addTenant("team-a")
+        // The store (every tenant's specs), the logs, the operator token and the API socket.
+        let probe = "for f in berth.db berth.db-wal operator.token berth.sock logs run; do [ -e \(d.stateDir)/$f ] && echo SEEN $f; done; echo probed"
+        #expect(d.submit("name: peek\ncommand: [/bin/sh, -c, '\(probe)']\n", token: token).status == 201)
+        #expect(d.waitFor("peek", token: token) { $0.job.phase.isFinal } != nil)
+        let out = d.cli(["logs", "peek"], token: token).stdout
+        #expect(out == "probed\n", "the job saw: \(out)")
+        // And on the host, the store is root's alone.
+        let mode = (try FileManager.default.attributesOfItem(atPath: d.stateDir + "/berth.db")[.posixPermissions] as? Int) ?? 0
+        #expect(mode & 0o077 == 0)
+    }
+
     @Test func aServiceRestartsWithBackoffThenGivesUp() throws {
         let d = try TestDaemon()
         defer { #expect(d.tearDown().isEmpty) }

@@ -66,7 +66,9 @@ public struct HostLayout: Sendable {
         copy.runtimeDirectory = try real("runtime-dir", runtimeDirectory)
         copy.stateDirectory = try real("state-dir", stateDirectory)
         copy.checkpointRoot = try real("checkpoint-root", checkpointRoot)
-        copy.extraMasks = Self.hiddenSystemDirectories.compactMap { path in
+        // Every extra mask (the system ones and any `hide`) as it resolves; one that does not
+        // exist hides nothing and is dropped.
+        copy.extraMasks = extraMasks.compactMap { path in
             guard let resolved = realpath(path, nil) else { return nil }
             defer { free(resolved) }
             return String(cString: resolved)
