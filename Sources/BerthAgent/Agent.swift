@@ -99,6 +99,16 @@ public final class Agent: Sendable {
         _ = unlink(launcher.statusPath(place.run))
     }
 
+    /// Writes a tenant's quota as kernel limits on its cgroup level (cpu, memory, pids), so the
+    /// quota holds even if admission were wrong. Returns what this host cannot enforce.
+    public func applyQuota(tenant id: TenantID, _ quota: Quota) throws -> [String] {
+        var limits = TenantLimits()
+        limits.cpuMicrocores = quota.cpuMicrocores
+        limits.memoryBytes = quota.memoryBytes
+        limits.pids = quota.pids
+        return try launcher.driver.setTenantLimits(id, limits)
+    }
+
     /// Releases a removed tenant on this node: its checkpoint subtree and idle cgroup levels.
     public func releaseTenant(_ id: TenantID) throws {
         if launcher.driver.hasRuns(tenant: id) {

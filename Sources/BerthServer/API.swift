@@ -222,6 +222,15 @@ public struct API: Sendable {
         let body = try await JSON.decode(QuotaRequest.self, from: request, keys: ["cpu", "memory", "io", "network", "pids", "jobs"])
         guard let tenant = try await store.tenant(named: name) else { throw APIError(.notFound, "tenant \(name) not found") }
         let quota = try QuotaParser.apply(body, to: tenant.quota)
+        // The kernel's limits first: one it refuses (a memory limit below what the tenant's runs
+        // use now, on v1) is a 409 and the stored quota stays as it was.
+        if let id = TenantID(tenant.id) {
+            do {
+                for warning in try agent.applyQuota(tenant: id, quota) { context.logger.warning("tenant \(name): \(warning)") }
+            } catch let e as BerthError {
+                throw APIError(.conflict, "the tenant's cgroup refused the quota: \(e.message)")
+            }
+        }
         let updated = try await store.setQuota(tenant: name, quota: quota, epoch: epoch)
         reconciler.poke()
         return try JSON.response(updated)

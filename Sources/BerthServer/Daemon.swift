@@ -42,6 +42,11 @@ public enum Daemon {
 
         let launcher = try Launcher(driver: try Launcher.hostDriver(cgroupRoot: settings.cgroupRoot), layout: settings.layout)
         let agent = try Agent(node: settings.node, launcher: launcher, logRoot: settings.logRoot)
+        // Tenants' quotas as kernel limits again (a reboot, or a host where the levels were removed).
+        for tenant in try await store.tenants() where tenant.state == "active" {
+            guard let id = TenantID(tenant.id) else { continue }
+            do { _ = try agent.applyQuota(tenant: id, tenant.quota) } catch { logger.warning("tenant \(tenant.name): quota as kernel limits: \(error)") }
+        }
         let runSpecs = RunSpecBuilder(settings: settings, agent: agent)
         let reconciler = Reconciler(store: store, agent: agent, epoch: epoch, defaultPids: settings.layout.defaultPids,
                                     launchWidth: settings.launchWidth, logger: logger, makeRunSpec: runSpecs.make)

@@ -35,8 +35,10 @@ let quotaChecks: [Check] = [
         let killed = try ctx.run(job(150))
         try require(killed.ending == .oomKilled(byTenantLimit: true), "150 MB under --memory 256Mi and a tenant limit of 64Mi ended as \(killed.ending.summary)")
         try require(killed.ending.exitCode == 137, "exit code \(killed.ending.exitCode), want 137")
+        // A charge lands on the run's own counter before its tenant's refuses it, so the run's
+        // peak may pass the tenant's limit by up to one charge batch (64 pages), never more.
         let peak = killed.stats.memory.peakBytes ?? -1
-        try require(peak <= 64 << 20, "the run's peak was \(peak) B, above the tenant's 64Mi")
+        try require(peak <= (64 << 20) + 64 * 4096, "the run's peak was \(peak) B, above the tenant's 64Mi and a charge batch")
         // Within the tenant's limit it runs to the end, even asking more cpu than the tenant
         // has (v1 refuses a child's quota above its parent's; the run gets the tenant's).
         let fits = try ctx.run(job(16, cpu: 2_000_000))

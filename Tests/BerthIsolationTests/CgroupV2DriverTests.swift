@@ -1,3 +1,4 @@
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -135,7 +136,9 @@ import BerthCore
         limits.cpuMicrocores = 1_500_000
         limits.memoryBytes = 64 << 20
         limits.pids = 100
-        // No prepare(): the level is made as a launch would make it, controllers enabled down to it.
+        try driver.prepare()
+        try FileManager.default.removeItem(atPath: fs.root + "/ci/tenants")   // a finishing run tidied it
+        // The level is made as a launch makes it, controllers enabled down to it and below it.
         #expect(try driver.setTenantLimits(tenant, limits).isEmpty)
         for dir in ["", "ci/", "ci/tenants/", level + "/"] {
             #expect(fs.read(dir + "cgroup.subtree_control") == "+cpu +memory +io +pids", "\(dir)cgroup.subtree_control")
