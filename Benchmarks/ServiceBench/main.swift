@@ -46,7 +46,7 @@ let stateDir = "/var/lib/berth-bench-\(getpid())"
 func startDaemon() throws -> Process {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: berthPath)
-    p.arguments = ["serve", "--state-dir", stateDir, "--rate-limit", "0", "--cgroup-root", "/berth-svc-bench",
+    p.arguments = ["serve", "--state-dir", stateDir, "--rate-limit", "0", "--cgroup-root", "/berth-svc-bench", "--tenant-grace", "1ms",
                    "--set", "launch-width=\(width)"]
     p.currentDirectoryURL = URL(fileURLWithPath: "/")
     p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
@@ -258,4 +258,7 @@ print(String(format: "   berth daemon (API, store, reconciler): %.2f s  ratio %.
 print("   C floor of [1/7], the same \(jobCount) launches one after another: \(floorText)")
 print("   for scale: Slurm on this machine took 247 s for 500 (about 9 s oversubscribed)")
 launcher.removeIdleTree(.default)
+// Nothing left behind: every tenant removed and released (its cgroup level, logs, checkpoints).
+for tenant in try await op.tenants() { _ = try? await op.removeTenant(name: tenant.name) }
+for _ in 0..<100 where try await !op.tenants().isEmpty { try await Task.sleep(for: .milliseconds(100)) }
 for client in [submitter, latencyClient, op] { await client.shutdown() }
