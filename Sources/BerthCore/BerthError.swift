@@ -47,7 +47,7 @@ public struct BerthError: Error, CustomStringConvertible, Sendable, Equatable {
     public var description: String { message }
 
     /// Makes user input safe to print: control characters escaped, length capped.
-    static func printable(_ s: String) -> String {
+    public static func printable(_ s: String) -> String {
         var out = ""
         for scalar in s.unicodeScalars.prefix(64) {
             if scalar.value < 0x20 || scalar.value == 0x7f {

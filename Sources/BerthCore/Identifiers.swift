@@ -23,6 +23,9 @@ public struct TenantID: Sendable, Hashable, CustomStringConvertible {
 }
 
 extension TenantID {
+    /// A new random id: `t` and 16 hex digits from the system's CSPRNG.
+    public static func random() -> TenantID { TenantID(rawValue: randomID("t")) }
+
     /// Parses an id; nil for anything that is not exactly `t` and 16 lowercase hex digits.
     public init?(_ text: String) {
         let ok = text.utf8.count == 17 && text.utf8.first == UInt8(ascii: "t")

@@ -68,7 +68,7 @@ public actor Reconciler: Service {
             var wait = Self.safetyPassMillis
             do {
                 if let due = try await pass() {
-                    wait = min(wait, max(0, Int(due - Int64(Date().timeIntervalSince1970 * 1000))))
+                    wait = min(wait, max(0, Int(due - nowMillis())))
                 }
             } catch let error as StoreError {
                 if case .fenced = error { throw error }
@@ -113,7 +113,7 @@ public actor Reconciler: Service {
         // Jobs being started count until their start is over (the store counts them too once
         // they are `starting`: briefly twice, which only delays an admission to the next pass).
         for (_, l) in launching { used[l.tenant] = (used[l.tenant] ?? Demand()) + l.demand }
-        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let now = nowMillis()
         var due: Int64?
         for job in jobs where launching[job.id] == nil {
             if tenants[job.tenantID] == nil { tenants[job.tenantID] = try await store.tenant(id: job.tenantID) }
@@ -125,7 +125,7 @@ public actor Reconciler: Service {
                     continue
                 }
                 guard inFlight < launchWidth else { continue }
-                let demand = Admission.demand(of: job.spec, defaultPids: defaultPids)
+                let demand = job.spec.demand(defaultPids: defaultPids)
                 if let reason = Admission.check(demand, used: used[job.tenantID] ?? Demand(), quota: tenant.quota) {
                     if job.phase != .pending || job.reason != reason {
                         var j = job
@@ -183,7 +183,7 @@ public actor Reconciler: Service {
         j.reason = nil
         j.currentRun = runID.rawValue
         j.nextAttemptAt = nil
-        var run = Run(id: runID.rawValue, jobID: job.id, tenantID: job.tenantID, node: agent.node, startedAt: Int64(Date().timeIntervalSince1970 * 1000))
+        var run = Run(id: runID.rawValue, jobID: job.id, tenantID: job.tenantID, node: agent.node, startedAt: nowMillis())
         do {
             j = try await store.update(j, event: nil, insertRun: run, epoch: epoch)
         } catch {
@@ -203,7 +203,7 @@ public actor Reconciler: Service {
             }
         } catch {
             run.state = .ended
-            run.endedAt = Int64(Date().timeIntervalSince1970 * 1000)
+            run.endedAt = nowMillis()
             run.exit = "launch_failed"
             run.message = "\(error)"
             try? await store.updateRun(run, epoch: epoch)
@@ -235,7 +235,7 @@ public actor Reconciler: Service {
         }
         let r = ended.result
         run.state = .ended
-        run.endedAt = Int64(Date().timeIntervalSince1970 * 1000)
+        run.endedAt = nowMillis()
         run.exit = r.ending.reason
         if case .exited(let code) = r.ending { run.exitCode = code }
         run.message = r.ending.summary + (r.stuck ? " (its cgroup could not be emptied: stuck)" : "")
@@ -264,7 +264,7 @@ public actor Reconciler: Service {
                 j.restarts += 1
                 let wait = j.spec.restart.backoff(restart: j.restarts)
                 j.phase = .backoff
-                j.nextAttemptAt = Int64(Date().timeIntervalSince1970 * 1000) + Int64(wait)
+                j.nextAttemptAt = nowMillis() + Int64(wait)
                 j.reason = "run \(runID) \(message); restart \(j.restarts) in \(Double(wait) / 1000)s"
                 return event(j, "restarting", j.reason ?? "", run: runID)
             }
@@ -368,7 +368,7 @@ public actor Reconciler: Service {
         r.state = .ended
         r.exit = "lost"
         r.message = why
-        r.endedAt = Int64(Date().timeIntervalSince1970 * 1000)
+        r.endedAt = nowMillis()
         try await store.updateRun(r, epoch: epoch)
         try await transition(run.jobID) { j in
             guard j.currentRun == run.id else { return nil }
@@ -389,6 +389,9 @@ public actor Reconciler: Service {
         agent.removeLogs(tenant: job.tenantID, job: job.id)
     }
 }
+
+/// This process's clock in ms since the epoch (run start and end times; the store stamps events).
+func nowMillis() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
 /// An event about `job`, stamped by the store.
 func event(_ job: Job, _ kind: String, _ message: String, run: String? = nil) -> Event {

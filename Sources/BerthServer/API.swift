@@ -80,7 +80,7 @@ public struct API: Sendable {
         if spec.network == .shaped {
             throw APIError(.unprocessableContent, "network: 'shaped' is not available on this node yet; use 'none'", field: "network")
         }
-        let demand = Admission.demand(of: spec, defaultPids: settings.layout.defaultPids)
+        let demand = spec.demand(defaultPids: settings.layout.defaultPids)
         if let never = Admission.neverFits(spec, demand: demand, quota: tenant.quota) { throw never }
         let dryRun = request.uri.queryParameters.get("dry_run") == "true"
         if dryRun {
@@ -284,7 +284,7 @@ public struct API: Sendable {
     /// job is reported exactly as a missing one.
     func resolveJob(_ request: Request, _ context: APIContext) async throws -> Job {
         let key = try context.parameters.require("job")
-        let notFound = APIError(.notFound, "job \(BerthErrorText.printable(key)) not found")
+        let notFound = APIError(.notFound, "job \(BerthError.printable(key)) not found")
         var job: Job?
         if JobID(key) != nil {
             job = try await store.job(id: key)
@@ -316,12 +316,5 @@ enum Query {
             throw APIError(.badRequest, "\(name): must be a whole number from \(range.lowerBound) to \(range.upperBound)", field: name)
         }
         return v
-    }
-}
-
-/// User input made safe to echo in a message.
-enum BerthErrorText {
-    static func printable(_ s: String) -> String {
-        String(s.unicodeScalars.prefix(64).map { $0.value < 0x20 || $0.value == 0x7f ? "?" : Character($0) })
     }
 }

@@ -90,8 +90,8 @@ enum JSON {
         let data = Data(buffer.readableBytesView)
         if let object = try? JSONDecoder().decode([String: AnyJSONValue].self, from: data) {
             if let unknown = object.keys.sorted().first(where: { !keys.contains($0) }) {
-                throw APIError(.unprocessableContent, "\(BerthErrorText.printable(unknown)): unknown field; known: \(keys.sorted().joined(separator: ", "))",
-                               field: BerthErrorText.printable(unknown))
+                throw APIError(.unprocessableContent, "\(BerthError.printable(unknown)): unknown field; known: \(keys.sorted().joined(separator: ", "))",
+                               field: BerthError.printable(unknown))
             }
         }
         do {

@@ -25,7 +25,7 @@ public enum Daemon {
         // The store, the logs and the token are root's alone (the state directory is 0711 so
         // that tenants' CLIs reach the socket, which is 0666 and guarded by tokens).
         umask(0o077)
-        try CheckpointTreeDirectories.make(settings.stateDirectory, mode: 0o711)
+        try CheckpointTree.makeDirectories(settings.stateDirectory, mode: 0o711)
         // One daemon per state directory; a second one is told at once, not fenced later.
         let lockFD = try lockStateDirectory(settings.stateDirectory)
         defer { close(lockFD) }
@@ -155,13 +155,6 @@ public enum Daemon {
         guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return }
         limit.rlim_cur = limit.rlim_max
         _ = setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
-    }
-}
-
-/// Makes directories for the daemon, refusing symlinks on the way (as the launcher does).
-enum CheckpointTreeDirectories {
-    static func make(_ path: String, mode: mode_t) throws {
-        try CheckpointTree.makeDirectories(path, mode: mode)
     }
 }
 

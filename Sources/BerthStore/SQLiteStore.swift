@@ -84,12 +84,17 @@ public final class SQLiteStore: Store {
     static let dbNow = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
 
     public func now() async throws -> Int64 {
-        try await read { db in try Int64.fetchOne(db, sql: "SELECT \(Self.dbNow)") ?? 0 }
+        try await read { db in try Self.clock(db) }
+    }
+
+    /// The database's clock, in ms: leases and timestamps never depend on this process's clock.
+    static func clock(_ db: Database) throws -> Int64 {
+        try Int64.fetchOne(db, sql: "SELECT \(dbNow)") ?? 0
     }
 
     public func acquireLease(_ name: String, holder: String, ttlMillis: Int, takeOver: Bool) async throws -> Int64? {
         try await commits.write { db in
-            let now = try Int64.fetchOne(db, sql: "SELECT \(Self.dbNow)") ?? 0
+            let now = try Self.clock(db)
             let row = try Row.fetchOne(db, sql: "SELECT holder, epoch, expires_at FROM leases WHERE name = ?", arguments: [name])
             if let row {
                 let current: String = row["holder"]
@@ -128,9 +133,9 @@ public final class SQLiteStore: Store {
             guard let uid else {
                 throw StoreError.conflict(field: "uid-range", message: "uid-range: no free uid left in \(uidRange.lowerBound)-\(uidRange.upperBound)")
             }
-            var id = TenantID.random()
-            while try Bool.fetchOne(db, sql: "SELECT 1 FROM tenants WHERE id = ?", arguments: [id]) == true { id = TenantID.random() }
-            let now = try Int64.fetchOne(db, sql: "SELECT \(Self.dbNow)") ?? 0
+            var id = TenantID.random().rawValue
+            while try Bool.fetchOne(db, sql: "SELECT 1 FROM tenants WHERE id = ?", arguments: [id]) == true { id = TenantID.random().rawValue }
+            let now = try Self.clock(db)
             let tenant = Tenant(id: id, name: name, uid: uid, quota: Quota(), createdAt: now)
             try db.execute(sql: "INSERT INTO tenants (id, name, uid, quota, state, created_at) VALUES (?, ?, ?, ?, 'active', ?)",
                            arguments: [id, name, Int64(uid), try Self.json(tenant.quota), now])
@@ -160,7 +165,7 @@ public final class SQLiteStore: Store {
             }
             tenant.quota = quota
             try db.execute(sql: "UPDATE tenants SET quota = ? WHERE id = ?", arguments: [try Self.json(quota), tenant.id])
-            let now = try Int64.fetchOne(db, sql: "SELECT \(Self.dbNow)") ?? 0
+            let now = try Self.clock(db)
             try Self.insertEvent(db, Event(revision: revision, at: now, tenantID: tenant.id, jobID: nil, runID: nil, kind: "quota",
                                            message: "quota set"))
             return tenant
@@ -182,7 +187,7 @@ public final class SQLiteStore: Store {
                 job.version += 1
                 try Self.writeJob(db, job)
             }
-            let now = try Int64.fetchOne(db, sql: "SELECT \(Self.dbNow)") ?? 0
+            let now = try Self.clock(db)
             try Self.insertEvent(db, Event(revision: revision, at: now, tenantID: tenant.id, jobID: nil, runID: nil, kind: "tenant",
                                            message: "tenant \(name) removed; its jobs stop, its resources are released after the grace period"))
             return tenant
@@ -211,7 +216,7 @@ public final class SQLiteStore: Store {
                 }
                 tenantID = row["id"]
             }
-            let now = try Int64.fetchOne(db, sql: "SELECT \(Self.dbNow)") ?? 0
+            let now = try Self.clock(db)
             try db.execute(sql: "INSERT INTO tokens (hash, tenant_id, created_at) VALUES (?, ?, ?)", arguments: [hash, tenantID, now])
         }
     }
@@ -250,7 +255,7 @@ public final class SQLiteStore: Store {
             guard try String.fetchOne(db, sql: "SELECT state FROM tenants WHERE id = ?", arguments: [tenantID]) == "active" else {
                 throw StoreError.notFound("tenant \(tenantID)")
             }
-            let now = try Int64.fetchOne(db, sql: "SELECT \(Self.dbNow)") ?? 0
+            let now = try Self.clock(db)
             var id = JobID().rawValue
             while try Bool.fetchOne(db, sql: "SELECT 1 FROM jobs WHERE id = ?", arguments: [id]) == true { id = JobID().rawValue }
             let job = Job(id: id, tenantID: tenantID, spec: spec, reason: "waiting for the reconciler", createdAt: now, updatedAt: now)
@@ -325,7 +330,7 @@ public final class SQLiteStore: Store {
             guard stored == job.version else { throw StoreError.versionConflict("job \(job.id)") }
             var job = job
             job.version += 1
-            let now = try Int64.fetchOne(db, sql: "SELECT \(Self.dbNow)") ?? 0
+            let now = try Self.clock(db)
             job.updatedAt = now
             try Self.writeJob(db, job)
             if let run = insertRun { try Self.insertRun(db, run) }
@@ -348,7 +353,7 @@ public final class SQLiteStore: Store {
             try db.execute(sql: "DELETE FROM jobs WHERE id = ?", arguments: [id])
             try db.execute(sql: "DELETE FROM runs WHERE job_id = ?", arguments: [id])
             try db.execute(sql: "DELETE FROM events WHERE job_id = ?", arguments: [id])
-            let now = try Int64.fetchOne(db, sql: "SELECT \(Self.dbNow)") ?? 0
+            let now = try Self.clock(db)
             try Self.insertEvent(db, Event(revision: revision, at: now, tenantID: job.tenantID, jobID: nil, runID: nil, kind: "removed",
                                            message: "job \(job.spec.name) (\(id)) removed"))
         }
@@ -394,7 +399,7 @@ public final class SQLiteStore: Store {
         try await write(epoch: epoch) { db, revision in
             var event = event
             event.revision = revision
-            event.at = try Int64.fetchOne(db, sql: "SELECT \(Self.dbNow)") ?? 0
+            event.at = try Self.clock(db)
             try Self.insertEvent(db, event)
         }
     }
@@ -413,7 +418,7 @@ public final class SQLiteStore: Store {
 
     public func prune(_ policy: RetentionPolicy) async throws -> Int {
         try await commits.write { db in
-            let cutoff = (try Int64.fetchOne(db, sql: "SELECT \(Self.dbNow)") ?? 0) - policy.maxAgeMillis
+            let cutoff = (try Self.clock(db)) - policy.maxAgeMillis
             var removed = 0
             try db.execute(sql: """
                 DELETE FROM runs WHERE state = 'ended' AND (started_at < ? OR id IN (
@@ -473,14 +478,5 @@ public final class SQLiteStore: Store {
 
     static func decode<T: Decodable>(_ text: String) throws -> T {
         try JSONDecoder().decode(T.self, from: Data(text.utf8))
-    }
-}
-
-extension TenantID {
-    /// A new random tenant id.
-    static func random() -> String { "t" + String(format16(UInt64.random(in: .min ... .max))) }
-    static func format16(_ v: UInt64) -> String {
-        let s = String(v, radix: 16)
-        return String(repeating: "0", count: 16 - s.count) + s
     }
 }

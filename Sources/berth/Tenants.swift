@@ -152,10 +152,10 @@ struct Quotas: ParsableCommand {
                 Output.table(["TENANT"] + quotaColumns + ["PENDING"], usage.map { u in
                     let q = u.quota
                     return [u.tenant,
-                            Format.usage(Format.cores(microcores: u.usedCpuMicrocores), q.cpuMicrocores.map(Format.cores(microcores:))),
-                            Format.usage(Format.bytes(u.usedMemoryBytes), q.memoryBytes.map(Format.bytes)),
-                            Format.usage(Format.bytes(u.usedIOBytesPerSecond), q.ioBytesPerSecond.map(Format.bytes)),
-                            Format.usage(Format.bits(u.usedNetworkBitsPerSecond), q.networkBitsPerSecond.map(Format.bits)),
+                            Format.usage(Units.cores(microcores: u.usedCpuMicrocores), q.cpuMicrocores.map(Units.cores(microcores:))),
+                            Format.usage(Units.bytes(u.usedMemoryBytes), q.memoryBytes.map(Units.bytes)),
+                            Format.usage(Units.bytes(u.usedIOBytesPerSecond), q.ioBytesPerSecond.map(Units.bytes)),
+                            Format.usage(Units.bits(u.usedNetworkBitsPerSecond), q.networkBitsPerSecond.map(Units.bits)),
                             Format.usage(String(u.usedPids), q.pids.map(String.init)),
                             Format.usage(String(u.usedJobs), q.jobs.map(String.init)),
                             String(u.pendingJobs)]
@@ -170,7 +170,7 @@ let quotaColumns = ["CPU", "MEMORY", "IO", "NETWORK", "PIDS", "JOBS"]
 
 /// A quota's limits in human units, `none` where there is none.
 func limits(_ quota: Quota) -> [String] {
-    [quota.cpuMicrocores.map(Format.cores(microcores:)) ?? "none", quota.memoryBytes.map(Format.bytes) ?? "none",
-     quota.ioBytesPerSecond.map(Format.bytes) ?? "none", quota.networkBitsPerSecond.map(Format.bits) ?? "none",
+    [quota.cpuMicrocores.map(Units.cores(microcores:)) ?? "none", quota.memoryBytes.map(Units.bytes) ?? "none",
+     quota.ioBytesPerSecond.map(Units.bytes) ?? "none", quota.networkBitsPerSecond.map(Units.bits) ?? "none",
      quota.pids.map(String.init) ?? "none", quota.jobs.map(String.init) ?? "none"]
 }

@@ -14,7 +14,7 @@ import Testing
         var quota = Quota()
         quota.memoryBytes = 100 << 20
         quota.cpuMicrocores = 1_000_000
-        let d = Admission.demand(of: spec(cpu: "0.5", memory: "64Mi"), defaultPids: 1024)
+        let d = spec(cpu: "0.5", memory: "64Mi").demand(defaultPids: 1024)
         #expect(Admission.check(d, used: Demand(), quota: quota) == nil)
         let reason = Admission.check(d, used: d, quota: quota)
         #expect(reason == "waiting for quota: memory 64Mi of 100Mi in use, this job needs 64Mi")
@@ -24,13 +24,13 @@ import Testing
         var quota = Quota()
         quota.memoryBytes = 100 << 20
         let huge = spec(cpu: nil, memory: "1Gi")
-        #expect(Admission.neverFits(huge, demand: Admission.demand(of: huge, defaultPids: 1024), quota: quota)?.field == "resources.memory")
+        #expect(Admission.neverFits(huge, demand: huge.demand(defaultPids: 1024), quota: quota)?.field == "resources.memory")
         let unbounded = spec(cpu: nil, memory: nil)
-        #expect(Admission.neverFits(unbounded, demand: Admission.demand(of: unbounded, defaultPids: 1024), quota: quota)?.field == "resources.memory")
+        #expect(Admission.neverFits(unbounded, demand: unbounded.demand(defaultPids: 1024), quota: quota)?.field == "resources.memory")
         var jobs = Quota()
         jobs.jobs = 0
         let any = spec(cpu: nil, memory: nil)
-        #expect(Admission.neverFits(any, demand: Admission.demand(of: any, defaultPids: 1024), quota: jobs)?.field == "jobs")
+        #expect(Admission.neverFits(any, demand: any.demand(defaultPids: 1024), quota: jobs)?.field == "jobs")
     }
 
     @Test func backoffDoublesAndIsCapped() {

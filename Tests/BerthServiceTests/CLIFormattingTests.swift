@@ -1,3 +1,4 @@
+import BerthCore
 import Testing
 @testable import BerthClient
 
@@ -43,7 +44,7 @@ import Testing
         (1_235_000, "1.24"), (5_000, "0.01"), (4_000, "4m"), (10, "1m"), (999_999, "1"),
     ])
     func cores(microcores: Int, shown: String) {
-        #expect(Format.cores(microcores: microcores) == shown)
+        #expect(Units.cores(microcores: microcores) == shown)
     }
 
     @Test(arguments: [
@@ -51,12 +52,12 @@ import Testing
         (1_610_612_736, "1.5Gi"), (100 << 20, "100Mi"), (1_073_741_823, "1024Mi"), (3 << 40, "3Ti"),
     ])
     func bytes(value: Int, shown: String) {
-        #expect(Format.bytes(value) == shown)
+        #expect(Units.bytes(value) == shown)
     }
 
     @Test(arguments: [(0, "0"), (100_000_000, "100Mbit"), (1_500_000_000, "1.5Gbit"), (999, "999bit"), (64_000, "64Kbit")])
     func bits(value: Int, shown: String) {
-        #expect(Format.bits(value) == shown)
+        #expect(Units.bits(value) == shown)
     }
 
     @Test func usageAndEndings() {

@@ -66,8 +66,8 @@ public struct TenantRegistry: Sendable {
                 throw BerthError(.system, "uid-range \(Self.text(range)): no free uid left for tenant \(name): \(records.count) tenants, the rest used by the host's accounts")
             }
             let ids = Set(records.map(\.id))
-            var id = Self.randomID()
-            while ids.contains(id) { id = Self.randomID() }
+            var id = TenantID.random()
+            while ids.contains(id) { id = TenantID.random() }
             let record = TenantRecord(name: name, id: id, uid: uid)
             records.append(record)
             return record
@@ -125,14 +125,6 @@ public struct TenantRegistry: Sendable {
     }
 
     static func text(_ range: ClosedRange<UInt32>) -> String { "\(range.lowerBound)-\(range.upperBound)" }
-
-    /// `t` and 16 random lowercase hex digits (the system's CSPRNG).
-    static func randomID() -> TenantID {
-        while true {
-            let digits = String(UInt64.random(in: .min ... .max), radix: 16)
-            if let id = TenantID("t" + String(repeating: "0", count: 16 - digits.count) + digits) { return id }
-        }
-    }
 
     // MARK: - The file
 
@@ -197,8 +189,8 @@ public struct TenantRegistry: Sendable {
             guard names.insert(name).inserted, uids.insert(uid).inserted else {
                 throw BerthError(.system, "\(at): cannot import, tenant \(name) or uid \(uid) appears twice")
             }
-            var id = Self.randomID()
-            while !ids.insert(id).inserted { id = Self.randomID() }
+            var id = TenantID.random()
+            while !ids.insert(id).inserted { id = TenantID.random() }
             records.append(TenantRecord(name: name, id: id, uid: uid))
         }
         return records
