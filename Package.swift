@@ -58,6 +58,7 @@ let package = Package(
         .target(name: "BerthAgent", dependencies: [
             "BerthCore", "BerthIsolation", "CBerthSys",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOPosix", package: "swift-nio"),
         ]),
 
         // Admission by quota and the reconciler that drives runs toward the store's desired state.

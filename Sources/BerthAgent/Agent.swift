@@ -4,6 +4,7 @@ import Glibc
 import BerthCore
 import BerthIsolation
 import CBerthSys
+import NIOPosix
 import Synchronization
 
 /// A run that ended, as the agent saw it.
@@ -29,11 +30,17 @@ public final class Agent: Sendable {
     private let continuation: AsyncStream<RunEnded>.Continuation
     private let epollFD: Int32
     private let watched = Mutex<[Int32: StartedRun]>([:])
+    /// Launches block (cgroup writes, clone, the wait for exec): they run on these threads,
+    /// never on the caller's, so that a daemon's async threads keep serving while runs start.
+    private let launchThreads: NIOThreadPool
 
-    public init(node: String, launcher: Launcher, logRoot: String) throws {
+    /// `launchWidth`: the most runs started at once.
+    public init(node: String, launcher: Launcher, logRoot: String, launchWidth: Int = 8) throws {
         self.node = node
         self.launcher = launcher
         self.logRoot = logRoot
+        launchThreads = NIOThreadPool(numberOfThreads: max(1, launchWidth))
+        launchThreads.start()
         try CheckpointTree.makeDirectories(logRoot, mode: 0o700)
         (endings, continuation) = AsyncStream.makeStream(of: RunEnded.self)
         epollFD = try Sys.retrying(.system, "epoll_create1") { epoll_create1(Int32(EPOLL_CLOEXEC)) }
@@ -42,11 +49,15 @@ public final class Agent: Sendable {
     }
 
     /// Starts a run and watches it. The handle is what the store records for re-adoption.
-    public func start(_ spec: RunSpec) throws -> StartedRun {
-        let run = try launcher.start(spec)
-        try watch(run)
-        return run
+    public func start(_ spec: RunSpec) async throws -> StartedRun {
+        try await launchThreads.runIfActive { [self] in
+            let run = try launcher.start(spec)
+            try watch(run)
+            return run
+        }
     }
+
+    deinit { launchThreads.shutdownGracefully { _ in } }
 
     /// Asks a run to stop: SIGTERM to its shim, which passes it to the job and kills the run's
     /// cgroup after the grace period. Idempotent; a run already gone is not an error.

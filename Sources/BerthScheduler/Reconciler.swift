@@ -28,6 +28,9 @@ public actor Reconciler: Service {
     /// The most runs started at once.
     let launchWidth: Int
     private var inFlight = 0
+    /// What each job counts against its quota, by job id: a spec never changes once
+    /// submitted, and parsing its resources on every pass is most of what a pass costs.
+    private var demands: [String: Demand] = [:]
 
     public init(store: any Store, agent: Agent, epoch: Int64, defaultPids: Int, launchWidth: Int = 8, logger: Logger,
                 makeRunSpec: @escaping @Sendable (Job, Tenant, RunID) throws -> RunSpec) {
@@ -106,17 +109,21 @@ public actor Reconciler: Service {
     /// One pass over every active job. Returns when the earliest backoff is due, if any.
     @discardableResult
     func pass() async throws -> Int64? {
-        try await releaseTenants()
+        let tenants = Dictionary(try await store.tenants().map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        try await releaseTenants(tenants.values.filter { $0.state == "removing" })
         let jobs = try await store.jobsToReconcile(pendingPerTenant: Self.pendingPerTenant)
-        var tenants: [String: Tenant] = [:]
-        var used = try await store.admittedDemand(defaultPids: defaultPids)
-        // Jobs being started count until their start is over (the store counts them too once
-        // they are `starting`: briefly twice, which only delays an admission to the next pass).
-        for (_, l) in launching { used[l.tenant] = (used[l.tenant] ?? Demand()) + l.demand }
+        // Jobs being started count by what this actor holds, whether or not the store has
+        // recorded them `starting` yet: once, never twice. A start that ends while the store is
+        // read is counted by the store's snapshot or not at all (it failed): never too little.
+        let starting = launching
+        var used = try await store.admittedDemand(defaultPids: defaultPids, excluding: Set(starting.keys))
+        for (_, l) in starting { used[l.tenant] = (used[l.tenant] ?? Demand()) + l.demand }
         let now = nowMillis()
         var due: Int64?
+        // Actions other than starts go together at the end of the pass: concurrent writes
+        // share one commit, so removing 4,000 jobs costs a few commits, not 4,000.
+        var actions: [@Sendable () async throws -> Void] = []
         for job in jobs where launching[job.id] == nil {
-            if tenants[job.tenantID] == nil { tenants[job.tenantID] = try await store.tenant(id: job.tenantID) }
             guard let tenant = tenants[job.tenantID] else { continue }
             switch (job.desired, job.phase) {
             case (.running, .pending), (.running, .backoff):
@@ -125,13 +132,18 @@ public actor Reconciler: Service {
                     continue
                 }
                 guard inFlight < launchWidth else { continue }
-                let demand = job.spec.demand(defaultPids: defaultPids)
+                let demand = demand(of: job)
                 if let reason = Admission.check(demand, used: used[job.tenantID] ?? Demand(), quota: tenant.quota) {
                     if job.phase != .pending || job.reason != reason {
-                        var j = job
-                        j.phase = .pending
-                        j.reason = reason
-                        _ = try? await store.update(j, event: event(j, "pending", reason), epoch: epoch)
+                        actions.append {
+                            _ = try? await self.store.transition(jobID: job.id, saving: nil, epoch: self.epoch) { j in
+                                guard j.desired == .running, j.phase == .pending || j.phase == .backoff, j.currentRun == nil else { return nil }
+                                j.phase = .pending
+                                j.reason = reason
+                                j.nextAttemptAt = nil
+                                return event(j, "pending", reason)
+                            }
+                        }
                     }
                     continue
                 }
@@ -140,27 +152,36 @@ public actor Reconciler: Service {
                 inFlight += 1
                 Task { await self.startRun(job, tenant: tenant) }
             case (.stopped, .pending), (.stopped, .backoff), (.removed, .pending), (.removed, .backoff):
-                var j = job
-                j.phase = .stopped
-                j.reason = job.desired == .removed ? "removed" : "stopped by request"
-                j.nextAttemptAt = nil
-                _ = try? await store.update(j, event: event(j, "stopped", j.reason ?? ""), epoch: epoch)
+                actions.append {
+                    try await self.transition(job.id) { j in
+                        guard j.desired != .running, j.phase == .pending || j.phase == .backoff else { return nil }
+                        j.phase = .stopped
+                        j.reason = j.desired == .removed ? "removed" : "stopped by request"
+                        j.nextAttemptAt = nil
+                        return event(j, "stopped", j.reason ?? "")
+                    }
+                }
             case (.stopped, .starting), (.stopped, .running), (.removed, .starting), (.removed, .running):
-                try await stopRun(job)
+                actions.append { try await self.stopRun(job) }
             case (.removed, _) where job.phase.isFinal && job.currentRun == nil:
-                try await store.deleteJob(id: job.id, epoch: epoch)
-                removeLogs(job)
+                actions.append {
+                    try await self.store.deleteJob(id: job.id, epoch: self.epoch)
+                    await self.removeLogs(job)
+                }
             default:
                 break
             }
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for action in actions { group.addTask { try await action() } }
+            try await group.waitForAll()
         }
         return due
     }
 
     /// A removed tenant whose jobs are gone and whose grace period is over is released on this
     /// node (checkpoints, idle cgroup levels, logs), then forgotten: its uid may be given again.
-    func releaseTenants() async throws {
-        let removing = try await store.tenants().filter { $0.state == "removing" }
+    func releaseTenants(_ removing: [Tenant]) async throws {
         guard !removing.isEmpty else { return }
         let now = try await store.now()
         for tenant in removing where (tenant.releaseAt ?? 0) <= now {
@@ -178,36 +199,42 @@ public actor Reconciler: Service {
     func startRun(_ job: Job, tenant: Tenant) async {
         defer { launching[job.id] = nil; inFlight -= 1; wake.yield() }
         let runID = RunID()
-        var j = job
-        j.phase = .starting
-        j.reason = nil
-        j.currentRun = runID.rawValue
-        j.nextAttemptAt = nil
         var run = Run(id: runID.rawValue, jobID: job.id, tenantID: job.tenantID, node: agent.node, startedAt: nowMillis())
+        let starting: Job
         do {
-            j = try await store.update(j, event: nil, insertRun: run, epoch: epoch)
+            let id = runID.rawValue
+            guard let j = try await store.transition(jobID: job.id, saving: run, epoch: epoch, { j in
+                guard j.desired == .running, j.phase == .pending || j.phase == .backoff, j.currentRun == nil else {
+                    throw StoreError.versionConflict("job \(j.id)")
+                }
+                j.phase = .starting
+                j.reason = nil
+                j.currentRun = id
+                j.nextAttemptAt = nil
+                return event(j, "starting", "run \(id) starting", run: id)
+            }) else { return }
+            starting = j
         } catch {
             logger.info("job \(job.id) changed before its run started: \(error)")
             return
         }
         do {
-            let spec = try makeRunSpec(j, tenant, runID)
-            let started = try agent.start(spec)
+            let spec = try makeRunSpec(starting, tenant, runID)
+            let started = try await agent.start(spec)
             run.state = .running
             run.handle = try String(decoding: JSONEncoder().encode(started.handle), as: UTF8.self)
-            try await store.updateRun(run, epoch: epoch)
-            try await transition(job.id) { j in
+            let message = "run \(runID) started, pid \(started.shimPID)"
+            try await transition(job.id, saving: run) { j in
                 guard j.currentRun == runID.rawValue, j.phase == .starting else { return nil }
                 j.phase = .running
-                return event(j, "started", "run \(runID) started" + (run.pid.map { ", pid \($0)" } ?? ""), run: runID.rawValue)
+                return event(j, "started", message, run: runID.rawValue)
             }
         } catch {
             run.state = .ended
             run.endedAt = nowMillis()
             run.exit = "launch_failed"
             run.message = "\(error)"
-            try? await store.updateRun(run, epoch: epoch)
-            try? await afterRun(job.id, runID: runID.rawValue, exit: "launch_failed", code: nil, success: false, message: "\(error)")
+            try? await afterRun(run, exit: "launch_failed", code: nil, success: false, message: "\(error)")
         }
     }
 
@@ -228,7 +255,7 @@ public actor Reconciler: Service {
         guard var run = try await store.run(id: ended.handle.run) else { return }
         if run.state == .ended {
             // Recorded before a crash, but the job may not have moved on: finish that (idempotent).
-            try await afterRun(run.jobID, runID: run.id, exit: run.exit ?? "lost", code: run.exitCode,
+            try await afterRun(run, exit: run.exit ?? "lost", code: run.exitCode,
                                success: run.exit == "exited" && run.exitCode == 0, message: run.message ?? "ended")
             agent.forget(ended.handle)
             return
@@ -239,15 +266,16 @@ public actor Reconciler: Service {
         run.exit = r.ending.reason
         if case .exited(let code) = r.ending { run.exitCode = code }
         run.message = r.ending.summary + (r.stuck ? " (its cgroup could not be emptied: stuck)" : "")
-        try await store.updateRun(run, epoch: epoch)
-        agent.forget(ended.handle)
         var success = false
         if case .exited(0) = r.ending { success = true }
-        try await afterRun(run.jobID, runID: run.id, exit: r.ending.reason, code: run.exitCode, success: success, message: r.ending.summary)
+        try await afterRun(run, exit: r.ending.reason, code: run.exitCode, success: success, message: r.ending.summary)
+        agent.forget(ended.handle)
     }
 
-    func afterRun(_ jobID: String, runID: String, exit: String, code: Int?, success: Bool, message: String) async throws {
-        try await transition(jobID) { j in
+    /// Saves `run` (ended) and moves its job on by the restart policy, in one transaction.
+    func afterRun(_ run: Run, exit: String, code: Int?, success: Bool, message: String) async throws {
+        let runID = run.id
+        try await transition(run.jobID, saving: run) { j in
             guard j.currentRun == runID else { return nil }
             j.currentRun = nil
             j.lastExit = exit
@@ -274,20 +302,10 @@ public actor Reconciler: Service {
         }
     }
 
-    /// Applies `change` to the latest stored job, retrying on a version conflict; `change`
+    /// Applies `change` to the stored job (and saves `run`) in one transaction; `change`
     /// returns nil when there is nothing to do.
-    func transition(_ jobID: String, _ change: (inout Job) -> Event?) async throws {
-        for _ in 0..<16 {
-            guard var job = try await store.job(id: jobID) else { return }
-            guard let e = change(&job) else { return }
-            do {
-                _ = try await store.update(job, event: e, epoch: epoch)
-                return
-            } catch StoreError.versionConflict {
-                continue
-            }
-        }
-        throw StoreError.versionConflict("job \(jobID)")
+    func transition(_ jobID: String, saving run: Run? = nil, _ change: @escaping @Sendable (inout Job) -> Event?) async throws {
+        _ = try await store.transition(jobID: jobID, saving: run, epoch: epoch, change)
     }
 
     // MARK: - Re-adoption
@@ -312,7 +330,7 @@ public actor Reconciler: Service {
                 continue
             }
             if run.state == .ended {
-                try await afterRun(job.id, runID: run.id, exit: run.exit ?? "lost", code: run.exitCode,
+                try await afterRun(run, exit: run.exit ?? "lost", code: run.exitCode,
                                    success: run.exit == "exited" && run.exitCode == 0, message: run.message ?? "ended")
             }
         }
@@ -342,11 +360,11 @@ public actor Reconciler: Service {
                     var r = run
                     r.state = .running
                     r.handle = try String(decoding: JSONEncoder().encode(handle), as: UTF8.self)
-                    try await store.updateRun(r, epoch: epoch)
-                    try await transition(run.jobID) { j in
-                        guard j.currentRun == run.id, j.phase == .starting else { return nil }
+                    let id = run.id
+                    try await transition(run.jobID, saving: r) { j in
+                        guard j.currentRun == id, j.phase == .starting else { return nil }
                         j.phase = .running
-                        return event(j, "started", "run \(run.id) started", run: run.id)
+                        return event(j, "started", "run \(id) started", run: id)
                     }
                 }
             }
@@ -369,17 +387,25 @@ public actor Reconciler: Service {
         r.exit = "lost"
         r.message = why
         r.endedAt = nowMillis()
-        try await store.updateRun(r, epoch: epoch)
-        try await transition(run.jobID) { j in
-            guard j.currentRun == run.id else { return nil }
+        let id = run.id
+        try await transition(run.jobID, saving: r) { j in
+            guard j.currentRun == id else { return nil }
             j.currentRun = nil
             j.phase = .pending
-            j.reason = "run \(run.id) \(why); starting again"
-            return event(j, "pending", j.reason ?? "", run: run.id)
+            j.reason = "run \(id) \(why); starting again"
+            return event(j, "pending", j.reason ?? "", run: id)
         }
     }
 
     // MARK: - Helpers
+
+    func demand(of job: Job) -> Demand {
+        if let d = demands[job.id] { return d }
+        if demands.count >= 20_000 { demands.removeAll(keepingCapacity: true) }
+        let d = job.spec.demand(defaultPids: defaultPids)
+        demands[job.id] = d
+        return d
+    }
 
     static func decodeHandle(_ text: String) -> RunHandle? {
         try? JSONDecoder().decode(RunHandle.self, from: Data(text.utf8))

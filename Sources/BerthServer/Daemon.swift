@@ -41,7 +41,7 @@ public enum Daemon {
         try await ensureOperatorToken(settings, store: store, epoch: epoch)
 
         let launcher = try Launcher(driver: try Launcher.hostDriver(cgroupRoot: settings.cgroupRoot), layout: settings.layout)
-        let agent = try Agent(node: settings.node, launcher: launcher, logRoot: settings.logRoot)
+        let agent = try Agent(node: settings.node, launcher: launcher, logRoot: settings.logRoot, launchWidth: settings.launchWidth)
         // Tenants' quotas as kernel limits again (a reboot, or a host where the levels were removed).
         for tenant in try await store.tenants() where tenant.state == "active" {
             guard let id = TenantID(tenant.id) else { continue }

@@ -1,6 +1,7 @@
 import BerthCore
 import FoundationEssentials
 import GRDB
+import Synchronization
 
 /// The embedded store: one SQLite file in WAL mode, every acknowledged write durable
 /// (`synchronous=FULL`), concurrent writes grouped into one commit (`GroupCommit`).
@@ -8,20 +9,23 @@ public final class SQLiteStore: Store {
     let pool: DatabasePool
     private let commits: GroupCommit
     public let path: String
+    /// Decoded jobs by id, each valid for its version: a reconciler pass looks at the same
+    /// waiting jobs again and again, and decoding them is most of what a pass costs.
+    private let decodedJobs = Mutex<[String: Job]>([:])
 
     /// Opens (creating if needed) the store at `path` and migrates it to the current schema.
     public init(path: String) throws {
         self.path = path
         var config = Configuration()
         config.busyMode = .timeout(10)
-        config.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL")
-        }
         do {
             pool = try DatabasePool(path: path, configuration: config)
         } catch {
             throw BerthError(.system, "cannot open the store \(path): \(error)")
         }
+        // GRDB sets `synchronous = NORMAL` on the writer when it turns WAL on, after
+        // `prepareDatabase` has run: set FULL again, on the writer, where commits happen.
+        try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         commits = GroupCommit(writer: pool)
         try Self.migrator.migrate(pool)
     }
@@ -58,7 +62,21 @@ public final class SQLiteStore: Store {
                 CREATE INDEX events_job ON events (job_id, revision);
                 """)
         }
+        // What a reconciler pass reads, as partial indexes: a pass costs what waits or
+        // leaves, never a scan of every job (the queries repeat these conditions verbatim,
+        // which is how SQLite matches a partial index).
+        m.registerMigration("v2") { db in
+            try db.execute(sql: """
+                CREATE INDEX jobs_leaving ON jobs (desired) WHERE \(Self.leaving);
+                CREATE INDEX jobs_waiting ON jobs (tenant_id) WHERE \(Self.waiting);
+                """)
+        }
         return m
+    }
+
+    /// The writer's `PRAGMA synchronous` (2: FULL, every commit synced before it is acknowledged).
+    public func writerSynchronous() throws -> Int {
+        try pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
     }
 
     // MARK: - Transactions
@@ -77,8 +95,15 @@ public final class SQLiteStore: Store {
         }
     }
 
+    /// Reads run on the caller's thread: a read is a few B-tree lookups in the page cache, and
+    /// a hop to a reader's dispatch queue and back costs more than the read (two thread
+    /// switches on every call). Readers never wait on the writer (WAL).
     func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try await pool.read(body)
+        try readHere(body)
+    }
+
+    private func readHere<T>(_ body: (Database) throws -> T) throws -> T {
+        try pool.read(body)
     }
 
     static let dbNow = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
@@ -282,7 +307,9 @@ public final class SQLiteStore: Store {
     }
 
     public func job(id: String) async throws -> Job? {
-        try await read { db in try String.fetchOne(db, sql: "SELECT body FROM jobs WHERE id = ?", arguments: [id]).map { try Self.decode($0) } }
+        try await read { db in
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT id, version, body FROM jobs WHERE id = ?"), arguments: [id]).map { try self.decodeJob($0) }
+        }
     }
 
     public func job(tenantID: String, name: String) async throws -> Job? {
@@ -291,32 +318,37 @@ public final class SQLiteStore: Store {
         }
     }
 
+    /// Jobs whose desired state is not `running` and that still need an action.
+    static let leaving = "desired != 'running' AND (phase NOT IN ('stopped', 'succeeded', 'failed') OR desired = 'removed')"
+    /// Jobs waiting to be started.
+    static let waiting = "desired = 'running' AND phase IN ('pending', 'backoff')"
+
     public func jobsToReconcile(pendingPerTenant: Int) async throws -> [Job] {
         try await read { db in
-            try String.fetchAll(db, sql: """
-                SELECT body FROM jobs WHERE desired != 'running' AND (phase NOT IN ('stopped', 'succeeded', 'failed') OR desired = 'removed')
-                UNION ALL
-                SELECT body FROM (SELECT body, rowid AS r, ROW_NUMBER() OVER (PARTITION BY tenant_id ORDER BY rowid) AS n
-                                  FROM jobs WHERE desired = 'running' AND phase IN ('pending', 'backoff'))
-                WHERE n <= ?
-                """, arguments: [pendingPerTenant]).map { try Self.decode($0) }
+            var rows = try Row.fetchAll(db.cachedStatement(sql: "SELECT id, version, body FROM jobs WHERE \(Self.leaving)"))
+            let waiting = try db.cachedStatement(sql: "SELECT id, version, body FROM jobs WHERE tenant_id = ? AND \(Self.waiting) ORDER BY rowid LIMIT ?")
+            for tenant in try String.fetchAll(db.cachedStatement(sql: "SELECT id FROM tenants")) {
+                rows += try Row.fetchAll(waiting, arguments: [tenant, pendingPerTenant])
+            }
+            return try rows.map { try self.decodeJob($0) }
         }
     }
 
-    public func admittedDemand(defaultPids: Int) async throws -> [String: Demand] {
+    public func admittedDemand(defaultPids: Int, excluding: Set<String>) async throws -> [String: Demand] {
         try await read { db in
             var out: [String: Demand] = [:]
-            for row in try Row.fetchAll(db, sql: """
-                SELECT tenant_id, SUM(cpu) AS cpu, SUM(memory) AS memory, SUM(io) AS io, SUM(COALESCE(pids, ?)) AS pids, COUNT(*) AS jobs
-                FROM jobs WHERE phase IN ('starting', 'running', 'stopping') GROUP BY tenant_id
-                """, arguments: [defaultPids]) {
+            let rows = try Row.fetchCursor(db.cachedStatement(sql: """
+                SELECT id, tenant_id, cpu, memory, io, COALESCE(pids, ?) AS pids FROM jobs WHERE phase IN ('starting', 'running', 'stopping')
+                """), arguments: [defaultPids])
+            while let row = try rows.next() {
+                if excluding.contains(row["id"]) { continue }
                 var d = Demand()
                 d.cpuMicrocores = row["cpu"]
                 d.memoryBytes = row["memory"]
                 d.ioBytesPerSecond = row["io"]
                 d.pids = row["pids"]
-                d.jobs = row["jobs"]
-                out[row["tenant_id"]] = d
+                d.jobs = 1
+                out[row["tenant_id"], default: Demand()] = out[row["tenant_id"], default: Demand()] + d
             }
             return out
         }
@@ -339,6 +371,28 @@ public final class SQLiteStore: Store {
                 event.at = now
                 try Self.insertEvent(db, event)
             }
+            return job
+        }
+    }
+
+    public func transition(jobID: String, saving run: Run?, epoch: Int64,
+                           _ change: @escaping @Sendable (inout Job) throws -> Event?) async throws -> Job? {
+        try await write(epoch: epoch) { db, revision in
+            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT id, version, body FROM jobs WHERE id = ?"), arguments: [jobID]) else {
+                if let run { try Self.saveRun(db, run) }
+                return nil
+            }
+            var job = try self.decodeJob(row)
+            let event = try change(&job)
+            if let run { try Self.saveRun(db, run) }
+            guard var event else { return nil }
+            job.version += 1
+            let now = try Self.clock(db)
+            job.updatedAt = now
+            try Self.writeJob(db, job)
+            event.revision = revision
+            event.at = now
+            try Self.insertEvent(db, event)
             return job
         }
     }
@@ -368,6 +422,14 @@ public final class SQLiteStore: Store {
     static func insertRun(_ db: Database, _ run: Run) throws {
         try db.execute(sql: "INSERT INTO runs (id, job_id, tenant_id, node, state, started_at, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
                        arguments: [run.id, run.jobID, run.tenantID, run.node, run.state.rawValue, run.startedAt, try json(run)])
+    }
+
+    /// Inserts `run`, or replaces its state and body.
+    static func saveRun(_ db: Database, _ run: Run) throws {
+        try db.cachedStatement(sql: """
+            INSERT INTO runs (id, job_id, tenant_id, node, state, started_at, body) VALUES (?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (id) DO UPDATE SET state = excluded.state, body = excluded.body
+            """).execute(arguments: [run.id, run.jobID, run.tenantID, run.node, run.state.rawValue, run.startedAt, try json(run)])
     }
 
     public func updateRun(_ run: Run, epoch: Int64) async throws {
@@ -474,6 +536,18 @@ public final class SQLiteStore: Store {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    /// A row's job (`id`, `version`, `body`), decoded once per version.
+    func decodeJob(_ row: Row) throws -> Job {
+        let id: String = row["id"], version: Int64 = row["version"]
+        if let job = decodedJobs.withLock({ $0[id] }), job.version == version { return job }
+        let job: Job = try Self.decode(row["body"] as String)
+        decodedJobs.withLock { cache in
+            if cache.count >= 20_000 { cache.removeAll(keepingCapacity: true) }
+            cache[id] = job
+        }
+        return job
     }
 
     static func decode<T: Decodable>(_ text: String) throws -> T {

@@ -47,12 +47,19 @@ public protocol Store: Sendable {
     /// order. Running jobs need nothing until they end, so a pass costs what is waiting, not
     /// what runs.
     func jobsToReconcile(pendingPerTenant: Int) async throws -> [Job]
-    /// The sum of what each tenant's admitted jobs (starting, running, stopping) declare.
-    func admittedDemand(defaultPids: Int) async throws -> [String: Demand]
+    /// The sum of what each tenant's admitted jobs (starting, running, stopping) declare,
+    /// leaving out the jobs in `excluding` (those the caller counts itself).
+    func admittedDemand(defaultPids: Int, excluding: Set<String>) async throws -> [String: Demand]
     /// Writes `job` if its stored version is still `job.version`; bumps the version and records
     /// `event` (and inserts `insertRun`) in the same transaction. Returns the stored job; throws
     /// `.versionConflict` otherwise.
     func update(_ job: Job, event: Event?, insertRun: Run?, epoch: Int64) async throws -> Job
+    /// Reads the job, applies `change` and writes the result, all in one transaction: no lost
+    /// update, no retry. `change` returns the event to record, or nil to leave the job as it
+    /// is; if it throws, nothing is written. `run`, if given, is saved (inserted or replaced)
+    /// in the same transaction unless `change` throws. Returns the job written, or nil.
+    func transition(jobID: String, saving run: Run?, epoch: Int64,
+                    _ change: @escaping @Sendable (inout Job) throws -> Event?) async throws -> Job?
     /// Deletes a job whose desired state is `removed` and that has no active run.
     func deleteJob(id: String, epoch: Int64) async throws
 
@@ -76,6 +83,10 @@ public protocol Store: Sendable {
 extension Store {
     public func acquireLease(_ name: String, holder: String, ttlMillis: Int) async throws -> Int64? {
         try await acquireLease(name, holder: holder, ttlMillis: ttlMillis, takeOver: false)
+    }
+
+    public func admittedDemand(defaultPids: Int) async throws -> [String: Demand] {
+        try await admittedDemand(defaultPids: defaultPids, excluding: [])
     }
 
     public func update(_ job: Job, event: Event?, epoch: Int64) async throws -> Job {

@@ -122,4 +122,62 @@ import Testing
         _ = try await store.prune(policy)
         #expect(try await store.runs(jobID: job.id).count == 5)
     }
+
+    /// GRDB turns WAL on with `synchronous = NORMAL`; the store must end up FULL, or an
+    /// acknowledged submission could be lost with the machine's power.
+    @Test func everyCommitIsSynced() async throws {
+        let store = try open()
+        #expect(try store.writerSynchronous() == 2)
+    }
+
+    @Test func aTransitionReadsAndWritesInOneTransaction() async throws {
+        let store = try open()
+        let t = try await tenant(store)
+        let job = try await store.submit(tenantID: t.id, spec: spec("x"), idempotencyKey: nil, epoch: 0).job
+        let run = Run(id: RunID().rawValue, jobID: job.id, tenantID: t.id, node: "n", startedAt: 1)
+        // A change that throws writes nothing, not even the run.
+        await #expect(throws: StoreError.self) {
+            _ = try await store.transition(jobID: job.id, saving: run, epoch: 0) { _ in throw StoreError.versionConflict("x") }
+        }
+        #expect(try await store.run(id: run.id) == nil)
+        // Twenty concurrent increments: none lost, each with its event.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<20 {
+                group.addTask {
+                    _ = try await store.transition(jobID: job.id, saving: nil, epoch: 0) { j in
+                        j.restarts += 1
+                        return Event(at: 0, tenantID: j.tenantID, jobID: j.id, runID: nil, kind: "bump", message: "bump")
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let after = try await store.job(id: job.id)
+        #expect(after?.restarts == 20 && after?.version == job.version + 20)
+        #expect(try await store.events(jobID: job.id, after: 0, limit: 100).filter { $0.kind == "bump" }.count == 20)
+        // nil: the job is left as it is, but the run is saved.
+        let same = try await store.transition(jobID: job.id, saving: run, epoch: 0) { _ in nil }
+        #expect(same == nil)
+        #expect(try await store.run(id: run.id)?.id == run.id)
+        #expect(try await store.job(id: job.id)?.version == job.version + 20)
+    }
+
+    @Test func admittedDemandLeavesOutWhatTheCallerCounts() async throws {
+        let store = try open()
+        let t = try await tenant(store)
+        var ids: [String] = []
+        for name in ["a", "b"] {
+            var s = spec(name)
+            s.resources.cpu = "0.5"
+            let job = try await store.submit(tenantID: t.id, spec: s, idempotencyKey: nil, epoch: 0).job
+            _ = try await store.transition(jobID: job.id, saving: nil, epoch: 0) { j in
+                j.phase = .running
+                return Event(at: 0, tenantID: j.tenantID, jobID: j.id, runID: nil, kind: "started", message: "")
+            }
+            ids.append(job.id)
+        }
+        #expect(try await store.admittedDemand(defaultPids: 10)[t.id]?.cpuMicrocores == 1_000_000)
+        #expect(try await store.admittedDemand(defaultPids: 10, excluding: [ids[0]])[t.id]?.cpuMicrocores == 500_000)
+        #expect(try await store.admittedDemand(defaultPids: 10, excluding: Set(ids))[t.id] == nil)
+    }
 }
