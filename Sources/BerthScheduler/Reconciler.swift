@@ -123,6 +123,7 @@ public actor Reconciler: Service {
         // Actions other than starts go together at the end of the pass: concurrent writes
         // share one commit, so removing 4,000 jobs costs a few commits, not 4,000.
         var actions: [@Sendable () async throws -> Void] = []
+        var lastWait: (tenant: String, demand: Demand, reason: String)?
         for job in jobs where launching[job.id] == nil {
             guard let tenant = tenants[job.tenantID] else { continue }
             switch (job.desired, job.phase) {
@@ -133,7 +134,15 @@ public actor Reconciler: Service {
                 }
                 guard inFlight < launchWidth else { continue }
                 let demand = demand(of: job)
-                if let reason = Admission.check(demand, used: used[job.tenantID] ?? Demand(), quota: tenant.quota) {
+                // A queue of alike jobs behind one that waits: the same verdict, computed once.
+                let verdict: String?
+                if let last = lastWait, last.tenant == job.tenantID, last.demand == demand {
+                    verdict = last.reason
+                } else {
+                    verdict = Admission.check(demand, used: used[job.tenantID] ?? Demand(), quota: tenant.quota)
+                }
+                if let reason = verdict {
+                    lastWait = (job.tenantID, demand, reason)
                     if job.phase != .pending || job.reason != reason {
                         actions.append {
                             _ = try? await self.store.transition(jobID: job.id, saving: nil, epoch: self.epoch) { j in
@@ -148,6 +157,7 @@ public actor Reconciler: Service {
                     continue
                 }
                 used[job.tenantID] = (used[job.tenantID] ?? Demand()) + demand
+                lastWait = nil
                 launching[job.id] = (job.tenantID, demand)
                 inFlight += 1
                 Task { await self.startRun(job, tenant: tenant) }

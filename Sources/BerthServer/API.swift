@@ -15,6 +15,8 @@ public struct API: Sendable {
     let agent: Agent
     let epoch: Int64
     let settings: DaemonSettings
+    /// Cleared on every change to tenants, tokens or quotas.
+    let callers: CallerCache
     static let maxSpecBytes = 1 << 20
 
     /// One route: the router is built from this list, and a test compares it with the
@@ -203,6 +205,7 @@ public struct API: Sendable {
         let name = try context.parameters.require("name")
         let releaseAt = try await store.now() + Int64(settings.tenantGraceMillis)
         let tenant = try await store.removeTenant(named: name, releaseAt: releaseAt, epoch: epoch)
+        callers.clear()
         reconciler.poke()
         return try JSON.response(tenant, status: .accepted)
     }
@@ -232,6 +235,7 @@ public struct API: Sendable {
             }
         }
         let updated = try await store.setQuota(tenant: name, quota: quota, epoch: epoch)
+        callers.clear()
         reconciler.poke()
         return try JSON.response(updated)
     }
@@ -269,6 +273,7 @@ public struct API: Sendable {
             if let other = request.uri.queryParameters.get("tenant"), other != name {
                 throw APIError(.forbidden, "tenant: a tenant submits for itself only", field: "tenant")
             }
+            if let t = context.tenant { return t }
             guard let t = try await store.tenant(id: id), t.state == "active" else { throw APIError(.unauthorized, "unknown or revoked token") }
             return t
         default:

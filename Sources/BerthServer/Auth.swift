@@ -11,6 +11,8 @@ import Synchronization
 public struct APIContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     public var principal: Principal?
+    /// The calling tenant's record (quota, state), looked up with its token.
+    public var tenant: Tenant?
     public init(source: Source) { coreContext = .init(source: source) }
 }
 
@@ -46,6 +48,7 @@ struct AuthMiddleware: RouterMiddleware {
     typealias Context = APIContext
     let store: any Store
     let limiter: RateLimiter
+    let callers: CallerCache
 
     func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response) async throws -> Response {
         // Health and the API document need no token.
@@ -53,17 +56,67 @@ struct AuthMiddleware: RouterMiddleware {
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer "), header.utf8.count < 512 else {
             throw APIError(.unauthorized, "missing bearer token: pass --token or set BERTH_TOKEN")
         }
-        let token = String(header.dropFirst(7))
-        guard let principal = try await store.principal(tokenHash: Tokens.hash(token)) else {
-            throw APIError(.unauthorized, "unknown or revoked token")
+        let hash = Tokens.hash(String(header.dropFirst(7)))
+        var caller = callers.get(hash)
+        if caller == nil {
+            guard let principal = try await store.principal(tokenHash: hash) else {
+                throw APIError(.unauthorized, "unknown or revoked token")
+            }
+            var tenant: Tenant?
+            if case .tenant(let id, _) = principal {
+                guard let t = try await store.tenant(id: id), t.state == "active" else { throw APIError(.unauthorized, "unknown or revoked token") }
+                tenant = t
+            }
+            caller = CallerCache.Caller(principal: principal, tenant: tenant)
+            callers.put(hash, caller!)
         }
+        guard let principal = caller?.principal else { throw APIError(.unauthorized, "unknown or revoked token") }
         if case .tenant(let id, _) = principal, let wait = limiter.admit(id) {
             throw APIError(.tooManyRequests, "rate limit: at most \(limiter.perSecond) requests per second per tenant; retry in \(wait) s",
                            retryAfter: wait)
         }
         var context = context
         context.principal = principal
+        context.tenant = caller?.tenant
         return try await next(request, context)
+    }
+}
+
+/// Who a token hash is, kept for a second: a tenant's requests come one after another with
+/// the same token, and two store reads per request cost more than the request's own work.
+/// Every change this daemon makes to tenants, tokens or quotas clears it at once; a change
+/// made through another node ([6/7]) is seen here within `ttlNanos`.
+final class CallerCache: Sendable {
+    struct Caller: Sendable {
+        let principal: Principal
+        let tenant: Tenant?
+    }
+    private struct Entry { let caller: Caller; let at: UInt64 }
+    let ttlNanos: UInt64 = 1_000_000_000
+    private let entries = Mutex<[String: Entry]>([:])
+
+    func get(_ hash: String) -> Caller? {
+        let now = Self.now()
+        return entries.withLock { e in
+            guard let entry = e[hash], now &- entry.at < ttlNanos else { return nil }
+            return entry.caller
+        }
+    }
+
+    func put(_ hash: String, _ caller: Caller) {
+        let now = Self.now()
+        entries.withLock { e in
+            if e.count >= 10_000 { e.removeAll(keepingCapacity: true) }
+            e[hash] = Entry(caller: caller, at: now)
+        }
+    }
+
+    func clear() { entries.withLock { $0.removeAll() } }
+
+    private static func now() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
     }
 }
 

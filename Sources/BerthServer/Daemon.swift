@@ -50,10 +50,12 @@ public enum Daemon {
         let runSpecs = RunSpecBuilder(settings: settings, agent: agent)
         let reconciler = Reconciler(store: store, agent: agent, epoch: epoch, defaultPids: settings.layout.defaultPids,
                                     launchWidth: settings.launchWidth, logger: logger, makeRunSpec: runSpecs.make)
-        let api = API(store: store, reconciler: reconciler, agent: agent, epoch: epoch, settings: settings)
+        let callers = CallerCache()
+        let api = API(store: store, reconciler: reconciler, agent: agent, epoch: epoch, settings: settings, callers: callers)
         let router = Router(context: APIContext.self)
         router.add(middleware: ErrorMiddleware())
-        router.add(middleware: AuthMiddleware(store: store, limiter: RateLimiter(perSecond: settings.rateLimit, burst: settings.rateBurst)))
+        router.add(middleware: AuthMiddleware(store: store, limiter: RateLimiter(perSecond: settings.rateLimit, burst: settings.rateBurst),
+                                              callers: callers))
         api.routes(router)
         let responder = router.buildResponder()
 
