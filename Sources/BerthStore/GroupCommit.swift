@@ -67,9 +67,17 @@ final class GroupCommit: Sendable {
                 }
                 return value!
             }
-        } catch let e as DatabaseError where e.resultCode == .SQLITE_BUSY || e.resultCode == .SQLITE_LOCKED {
-            throw StoreError.retryable("the store is busy; try again")
+        } catch {
+            throw Self.commitFailure(error)
         }
+    }
+
+    /// A busy or locked database is worth retrying, and the API says so (503 with Retry-After).
+    static func commitFailure(_ error: any Error) -> any Error {
+        if let e = error as? DatabaseError, e.resultCode == .SQLITE_BUSY || e.resultCode == .SQLITE_LOCKED {
+            return StoreError.retryable("the store is busy; try again")
+        }
+        return error
     }
 
     private func drain() async {
@@ -104,12 +112,8 @@ final class GroupCommit: Sendable {
                     return Outcome(results: results)
                 }.results
             } catch {
-                // The commit itself failed: nothing of the batch is durable. A busy or locked
-                // database is worth retrying, and the API says so (503 with Retry-After).
-                var failure: any Error = error
-                if let e = error as? DatabaseError, e.resultCode == .SQLITE_BUSY || e.resultCode == .SQLITE_LOCKED {
-                    failure = StoreError.retryable("the store is busy; try again")
-                }
+                // The commit itself failed: nothing of the batch is durable.
+                let failure = Self.commitFailure(error)
                 results = batch.map { _ in .failure(failure) }
             }
             for (pending, result) in zip(batch, results) { pending.continuation.resume(with: result) }
