@@ -133,6 +133,10 @@ struct DaemonTests {
         #expect(d.curl("GET", "/v1/jobs").status == 401)
         // The job still runs: b's attempts changed nothing.
         #expect(d.status(job.id, token: a)?.job.desired == .running)
+        // A removed tenant's token is refused at once, though it was just used (and cached).
+        #expect(d.curl("GET", "/v1/jobs", token: b).status == 200)
+        #expect(d.curl("DELETE", "/v1/tenants/team-b", token: d.operatorToken).status == 202)
+        #expect(d.curl("GET", "/v1/jobs", token: b).status == 401)
     }
 
     @Test func badSpecsAreRefusedAndNothingIsCreated() throws {
