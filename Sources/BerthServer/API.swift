@@ -273,8 +273,8 @@ public struct API: Sendable {
             if let other = request.uri.queryParameters.get("tenant"), other != name {
                 throw APIError(.forbidden, "tenant: a tenant submits for itself only", field: "tenant")
             }
-            if let t = context.tenant { return t }
-            guard let t = try await store.tenant(id: id), t.state == "active" else { throw APIError(.unauthorized, "unknown or revoked token") }
+            // Looked up with the token, active then (AuthMiddleware).
+            guard let t = context.tenant, t.id == id else { throw APIError(.unauthorized, "unknown or revoked token") }
             return t
         default:
             guard let name = request.uri.queryParameters.get("tenant") else {

@@ -57,28 +57,31 @@ struct AuthMiddleware: RouterMiddleware {
             throw APIError(.unauthorized, "missing bearer token: pass --token or set BERTH_TOKEN")
         }
         let hash = Tokens.hash(String(header.dropFirst(7)))
-        var caller = callers.get(hash)
-        if caller == nil {
-            guard let principal = try await store.principal(tokenHash: hash) else {
-                throw APIError(.unauthorized, "unknown or revoked token")
-            }
-            var tenant: Tenant?
-            if case .tenant(let id, _) = principal {
-                guard let t = try await store.tenant(id: id), t.state == "active" else { throw APIError(.unauthorized, "unknown or revoked token") }
-                tenant = t
-            }
-            caller = CallerCache.Caller(principal: principal, tenant: tenant)
-            callers.put(hash, caller!)
+        let caller: CallerCache.Caller
+        if let cached = callers.get(hash) {
+            caller = cached
+        } else {
+            caller = try await lookUp(hash)
+            callers.put(hash, caller)
         }
-        guard let principal = caller?.principal else { throw APIError(.unauthorized, "unknown or revoked token") }
+        let principal = caller.principal
         if case .tenant(let id, _) = principal, let wait = limiter.admit(id) {
             throw APIError(.tooManyRequests, "rate limit: at most \(limiter.perSecond) requests per second per tenant; retry in \(wait) s",
                            retryAfter: wait)
         }
         var context = context
         context.principal = principal
-        context.tenant = caller?.tenant
+        context.tenant = caller.tenant
         return try await next(request, context)
+    }
+
+    /// The token's principal and, for a tenant, its record; a removed tenant's token is refused.
+    func lookUp(_ hash: String) async throws -> CallerCache.Caller {
+        let revoked = APIError(.unauthorized, "unknown or revoked token")
+        guard let principal = try await store.principal(tokenHash: hash) else { throw revoked }
+        guard case .tenant(let id, _) = principal else { return CallerCache.Caller(principal: principal, tenant: nil) }
+        guard let tenant = try await store.tenant(id: id), tenant.state == "active" else { throw revoked }
+        return CallerCache.Caller(principal: principal, tenant: tenant)
     }
 }
 

@@ -354,7 +354,7 @@ public final class SQLiteStore: Store {
         }
     }
 
-    public func update(_ job: Job, event: Event?, insertRun: Run?, epoch: Int64) async throws -> Job {
+    public func update(_ job: Job, event: Event?, epoch: Int64) async throws -> Job {
         try await write(epoch: epoch) { db, revision in
             guard let stored = try Int64.fetchOne(db, sql: "SELECT version FROM jobs WHERE id = ?", arguments: [job.id]) else {
                 throw StoreError.notFound("job \(job.id)")
@@ -365,7 +365,6 @@ public final class SQLiteStore: Store {
             let now = try Self.clock(db)
             job.updatedAt = now
             try Self.writeJob(db, job)
-            if let run = insertRun { try Self.insertRun(db, run) }
             if var event {
                 event.revision = revision
                 event.at = now
@@ -415,13 +414,8 @@ public final class SQLiteStore: Store {
 
     // MARK: - Runs
 
-    public func insertRun(_ run: Run, epoch: Int64) async throws {
-        try await write(epoch: epoch) { db, _ in try Self.insertRun(db, run) }
-    }
-
-    static func insertRun(_ db: Database, _ run: Run) throws {
-        try db.execute(sql: "INSERT INTO runs (id, job_id, tenant_id, node, state, started_at, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       arguments: [run.id, run.jobID, run.tenantID, run.node, run.state.rawValue, run.startedAt, try json(run)])
+    public func saveRun(_ run: Run, epoch: Int64) async throws {
+        try await write(epoch: epoch) { db, _ in try Self.saveRun(db, run) }
     }
 
     /// Inserts `run`, or replaces its state and body.
@@ -430,13 +424,6 @@ public final class SQLiteStore: Store {
             INSERT INTO runs (id, job_id, tenant_id, node, state, started_at, body) VALUES (?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (id) DO UPDATE SET state = excluded.state, body = excluded.body
             """).execute(arguments: [run.id, run.jobID, run.tenantID, run.node, run.state.rawValue, run.startedAt, try json(run)])
-    }
-
-    public func updateRun(_ run: Run, epoch: Int64) async throws {
-        try await write(epoch: epoch) { db, _ in
-            try db.execute(sql: "UPDATE runs SET state = ?, body = ? WHERE id = ?", arguments: [run.state.rawValue, try Self.json(run), run.id])
-            if db.changesCount == 0 { throw StoreError.notFound("run \(run.id)") }
-        }
     }
 
     public func runs(jobID: String) async throws -> [Run] {

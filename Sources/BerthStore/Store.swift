@@ -51,9 +51,8 @@ public protocol Store: Sendable {
     /// leaving out the jobs in `excluding` (those the caller counts itself).
     func admittedDemand(defaultPids: Int, excluding: Set<String>) async throws -> [String: Demand]
     /// Writes `job` if its stored version is still `job.version`; bumps the version and records
-    /// `event` (and inserts `insertRun`) in the same transaction. Returns the stored job; throws
-    /// `.versionConflict` otherwise.
-    func update(_ job: Job, event: Event?, insertRun: Run?, epoch: Int64) async throws -> Job
+    /// `event` in the same transaction. Returns the stored job; throws `.versionConflict` otherwise.
+    func update(_ job: Job, event: Event?, epoch: Int64) async throws -> Job
     /// Reads the job, applies `change` and writes the result, all in one transaction: no lost
     /// update, no retry. `change` returns the event to record, or nil to leave the job as it
     /// is; if it throws, nothing is written. `run`, if given, is saved (inserted or replaced)
@@ -64,8 +63,8 @@ public protocol Store: Sendable {
     func deleteJob(id: String, epoch: Int64) async throws
 
     // Runs
-    func insertRun(_ run: Run, epoch: Int64) async throws
-    func updateRun(_ run: Run, epoch: Int64) async throws
+    /// Inserts `run`, or replaces its state and body.
+    func saveRun(_ run: Run, epoch: Int64) async throws
     func runs(jobID: String) async throws -> [Run]
     func run(id: String) async throws -> Run?
     /// Runs in `starting` or `running` on `node`: what a restarted agent re-adopts.
@@ -87,10 +86,6 @@ extension Store {
 
     public func admittedDemand(defaultPids: Int) async throws -> [String: Demand] {
         try await admittedDemand(defaultPids: defaultPids, excluding: [])
-    }
-
-    public func update(_ job: Job, event: Event?, epoch: Int64) async throws -> Job {
-        try await update(job, event: event, insertRun: nil, epoch: epoch)
     }
 }
 

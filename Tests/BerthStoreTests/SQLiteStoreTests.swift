@@ -114,7 +114,7 @@ import Testing
         for i in 0..<30 {
             var run = Run(id: RunID().rawValue, jobID: job.id, tenantID: t.id, node: "n", startedAt: Int64(1_700_000_000_000 + i))
             run.state = .ended
-            try await store.insertRun(run, epoch: 0)
+            try await store.saveRun(run, epoch: 0)
         }
         var policy = RetentionPolicy()
         policy.runsPerJob = 5
