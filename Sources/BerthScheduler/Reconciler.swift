@@ -28,9 +28,6 @@ public actor Reconciler: Service {
     /// The most runs started at once.
     let launchWidth: Int
     private var inFlight = 0
-    /// What each job counts against its quota, by job id: a spec never changes once
-    /// submitted, and parsing its resources on every pass is most of what a pass costs.
-    private var demands: [String: Demand] = [:]
 
     public init(store: any Store, agent: Agent, epoch: Int64, defaultPids: Int, launchWidth: Int = 8, logger: Logger,
                 makeRunSpec: @escaping @Sendable (Job, Tenant, RunID) throws -> RunSpec) {
@@ -111,7 +108,7 @@ public actor Reconciler: Service {
     func pass() async throws -> Int64? {
         let tenants = Dictionary(try await store.tenants().map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         try await releaseTenants(tenants.values.filter { $0.state == "removing" })
-        let jobs = try await store.jobsToReconcile(pendingPerTenant: Self.pendingPerTenant)
+        let jobs = try await store.jobsToReconcile(pendingPerTenant: Self.pendingPerTenant, defaultPids: defaultPids)
         // Jobs being started count by what this actor holds, whether or not the store has
         // recorded them `starting` yet: once, never twice. A start that ends while the store is
         // read is counted by the store's snapshot or not at all (it failed): never too little.
@@ -124,7 +121,7 @@ public actor Reconciler: Service {
         // share one commit, so removing 4,000 jobs costs a few commits, not 4,000.
         var actions: [@Sendable () async throws -> Void] = []
         var lastWait: (tenant: String, demand: Demand, reason: String)?
-        for job in jobs where launching[job.id] == nil {
+        for (job, demand) in jobs where launching[job.id] == nil {
             guard let tenant = tenants[job.tenantID] else { continue }
             switch (job.desired, job.phase) {
             case (.running, .pending), (.running, .backoff):
@@ -133,7 +130,6 @@ public actor Reconciler: Service {
                     continue
                 }
                 guard inFlight < launchWidth else { continue }
-                let demand = demand(of: job)
                 // A queue of alike jobs behind one that waits: the same verdict, computed once.
                 let verdict: String?
                 if let last = lastWait, last.tenant == job.tenantID, last.demand == demand {
@@ -408,14 +404,6 @@ public actor Reconciler: Service {
     }
 
     // MARK: - Helpers
-
-    func demand(of job: Job) -> Demand {
-        if let d = demands[job.id] { return d }
-        if demands.count >= 20_000 { demands.removeAll(keepingCapacity: true) }
-        let d = job.spec.demand(defaultPids: defaultPids)
-        demands[job.id] = d
-        return d
-    }
 
     static func decodeHandle(_ text: String) -> RunHandle? {
         try? JSONDecoder().decode(RunHandle.self, from: Data(text.utf8))

@@ -130,19 +130,16 @@ public struct API: Sendable {
     }
 
     func setDesired(_ request: Request, _ context: APIContext, _ desired: DesiredState) async throws -> Response {
-        var job = try await resolveJob(request, context)
-        for _ in 0..<16 {
-            if job.desired == desired || job.desired == .removed { break }
-            job.desired = desired
-            do {
-                job = try await store.update(job, event: Event(at: 0, tenantID: job.tenantID, jobID: job.id, runID: nil, kind: desired == .removed ? "remove" : "stop",
-                                                               message: desired == .removed ? "removal requested" : "stop requested"), epoch: epoch)
-                break
-            } catch StoreError.versionConflict {
-                guard let fresh = try await store.job(id: job.id) else { throw APIError(.notFound, "job not found") }
-                job = fresh
-            }
+        let found = try await resolveJob(request, context)
+        let changed = try await store.transition(jobID: found.id, saving: nil, epoch: epoch) { j in
+            guard j.desired != desired, j.desired != .removed else { return nil }
+            j.desired = desired
+            return Event(at: 0, tenantID: j.tenantID, jobID: j.id, runID: nil, kind: desired == .removed ? "remove" : "stop",
+                         message: desired == .removed ? "removal requested" : "stop requested")
         }
+        var current = changed
+        if current == nil { current = try await store.job(id: found.id) }   // nothing to change: as it is now
+        guard let job = current else { throw APIError(.notFound, "job not found") }
         reconciler.poke()
         return try JSON.response(job, status: desired == .removed ? .accepted : .ok)
     }

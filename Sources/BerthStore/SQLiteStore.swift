@@ -323,14 +323,15 @@ public final class SQLiteStore: Store {
     /// Jobs waiting to be started.
     static let waiting = "desired = 'running' AND phase IN ('pending', 'backoff')"
 
-    public func jobsToReconcile(pendingPerTenant: Int) async throws -> [Job] {
+    public func jobsToReconcile(pendingPerTenant: Int, defaultPids: Int) async throws -> [(job: Job, demand: Demand)] {
         try await read { db in
-            var rows = try Row.fetchAll(db.cachedStatement(sql: "SELECT id, version, body FROM jobs WHERE \(Self.leaving)"))
-            let waiting = try db.cachedStatement(sql: "SELECT id, version, body FROM jobs WHERE tenant_id = ? AND \(Self.waiting) ORDER BY rowid LIMIT ?")
+            let columns = "id, version, body, \(Self.demandColumns)"
+            var rows = try Row.fetchAll(db.cachedStatement(sql: "SELECT \(columns) FROM jobs WHERE \(Self.leaving)"), arguments: [defaultPids])
+            let waiting = try db.cachedStatement(sql: "SELECT \(columns) FROM jobs WHERE tenant_id = ? AND \(Self.waiting) ORDER BY rowid LIMIT ?")
             for tenant in try String.fetchAll(db.cachedStatement(sql: "SELECT id FROM tenants")) {
-                rows += try Row.fetchAll(waiting, arguments: [tenant, pendingPerTenant])
+                rows += try Row.fetchAll(waiting, arguments: [defaultPids, tenant, pendingPerTenant])
             }
-            return try rows.map { try self.decodeJob($0) }
+            return try rows.map { (try self.decodeJob($0), Self.demand($0)) }
         }
     }
 
@@ -338,20 +339,28 @@ public final class SQLiteStore: Store {
         try await read { db in
             var out: [String: Demand] = [:]
             let rows = try Row.fetchCursor(db.cachedStatement(sql: """
-                SELECT id, tenant_id, cpu, memory, io, COALESCE(pids, ?) AS pids FROM jobs WHERE phase IN ('starting', 'running', 'stopping')
+                SELECT id, tenant_id, \(Self.demandColumns) FROM jobs WHERE phase IN ('starting', 'running', 'stopping')
                 """), arguments: [defaultPids])
             while let row = try rows.next() {
                 if excluding.contains(row["id"]) { continue }
-                var d = Demand()
-                d.cpuMicrocores = row["cpu"]
-                d.memoryBytes = row["memory"]
-                d.ioBytesPerSecond = row["io"]
-                d.pids = row["pids"]
-                d.jobs = 1
-                out[row["tenant_id"], default: Demand()] = out[row["tenant_id"], default: Demand()] + d
+                out[row["tenant_id"], default: Demand()] = out[row["tenant_id"], default: Demand()] + Self.demand(row)
             }
             return out
         }
+    }
+
+    /// What a job declares, as the columns written at submission (one argument: the host's
+    /// default pids, for a spec that is silent).
+    static let demandColumns = "cpu, memory, io, COALESCE(pids, ?) AS pids"
+
+    static func demand(_ row: Row) -> Demand {
+        var d = Demand()
+        d.cpuMicrocores = row["cpu"]
+        d.memoryBytes = row["memory"]
+        d.ioBytesPerSecond = row["io"]
+        d.pids = row["pids"]
+        d.jobs = 1
+        return d
     }
 
     public func update(_ job: Job, event: Event?, epoch: Int64) async throws -> Job {

@@ -46,7 +46,8 @@ public protocol Store: Sendable {
     /// `pendingPerTenant` waiting jobs (pending, or in backoff) of each tenant, in submission
     /// order. Running jobs need nothing until they end, so a pass costs what is waiting, not
     /// what runs.
-    func jobsToReconcile(pendingPerTenant: Int) async throws -> [Job]
+    /// Each with what it counts against its tenant's quota (`defaultPids` where the spec is silent).
+    func jobsToReconcile(pendingPerTenant: Int, defaultPids: Int) async throws -> [(job: Job, demand: Demand)]
     /// The sum of what each tenant's admitted jobs (starting, running, stopping) declare,
     /// leaving out the jobs in `excluding` (those the caller counts itself).
     func admittedDemand(defaultPids: Int, excluding: Set<String>) async throws -> [String: Demand]
