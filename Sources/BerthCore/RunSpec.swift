@@ -47,15 +47,22 @@ public struct RunSpec: Sendable {
 /// …), and at most `keep` files are kept per stream, the live one included: a stream never
 /// takes more than `keep × maxBytes` bytes, however fast the job writes.
 public struct RunLogs: Sendable, Codable, Equatable {
-    /// An absolute path without symlinks; made (mode 0700, root's) by the launcher if missing.
+    /// An absolute path without symlinks.
     public var directory: String
+    /// `directory` or one of its ancestors (not `/`): made (root's, the last level 0700) by the
+    /// launcher if missing. The levels below it, and the files, the shim makes when the job
+    /// first writes (each 0700, refused if it is a symlink or not root's): a run that writes
+    /// nothing makes no inode, which matters on ext4 without a journal, where every new inode
+    /// skips those freed in the last 30 to 100 s. Default: `directory`'s parent.
+    public var base: String
     /// At least 4096.
     public var maxBytes: Int
     /// 1 to 100.
     public var keep: Int
 
-    public init(directory: String, maxBytes: Int = 10 << 20, keep: Int = 3) {
+    public init(directory: String, base: String? = nil, maxBytes: Int = 10 << 20, keep: Int = 3) {
         self.directory = directory
+        self.base = base ?? String(directory[..<(directory.lastIndex(of: "/") ?? directory.startIndex)])
         self.maxBytes = maxBytes
         self.keep = keep
     }

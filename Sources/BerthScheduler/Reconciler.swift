@@ -44,6 +44,22 @@ public actor Reconciler: Service {
     /// Asks for a pass now.
     public nonisolated func poke() { wake.yield() }
 
+    /// Admission by quota, as the store applies it inside the transaction that admits a job.
+    public nonisolated var admissionRule: AdmissionRule {
+        AdmissionRule(defaultPids: defaultPids) { demand, used, quota in Admission.check(demand, used: used, quota: quota) }
+    }
+
+    /// Launches a job its submission admitted (`StartAtOnce`): stored `starting` with its run
+    /// already, so no pass needs to look at it first. A pass leaves it alone while it launches.
+    public func launchSubmitted(_ job: Job, tenant: Tenant) {
+        guard let runID = job.currentRun.flatMap(RunID.init), job.phase == .starting, launching[job.id] == nil else { return }
+        launching[job.id] = (job.tenantID, job.spec.demand(defaultPids: defaultPids))
+        inFlight += 1
+        // The store stamped the run with the job's creation time.
+        let run = Run(id: runID.rawValue, jobID: job.id, tenantID: job.tenantID, node: agent.node, startedAt: job.createdAt)
+        Task.detached { await self.launch(job, tenant: tenant, run: run) }
+    }
+
     public func run() async throws {
         try await adoptRuns()
         // On SIGTERM the loops stop; runs go on under their shims, and a restarted daemon
@@ -202,14 +218,15 @@ public actor Reconciler: Service {
 
     /// Starts a run of `job`: the run is recorded (`starting`) before its shim exists, so a
     /// daemon killed in between finds either the shim's status file or nothing, never a stranger.
+    /// The store checks the quota again in that transaction: a submission may have taken it since
+    /// this pass read it.
     func startRun(_ job: Job, tenant: Tenant) async {
-        defer { launching[job.id] = nil; inFlight -= 1; wake.yield() }
         let runID = RunID()
-        var run = Run(id: runID.rawValue, jobID: job.id, tenantID: job.tenantID, node: agent.node, startedAt: nowMillis())
+        let run = Run(id: runID.rawValue, jobID: job.id, tenantID: job.tenantID, node: agent.node, startedAt: nowMillis())
         let starting: Job
         do {
             let id = runID.rawValue
-            guard let j = try await store.transition(jobID: job.id, saving: run, epoch: epoch, { j in
+            guard let j = try await store.transition(jobID: job.id, saving: run, epoch: epoch, admitting: admissionRule, { j in
                 guard j.desired == .running, j.phase == .pending || j.phase == .backoff, j.currentRun == nil else {
                     throw StoreError.versionConflict("job \(j.id)")
                 }
@@ -218,19 +235,31 @@ public actor Reconciler: Service {
                 j.currentRun = id
                 j.nextAttemptAt = nil
                 return event(j, "starting", "run \(id) starting", run: id)
-            }) else { return }
+            }) else { return launchEnded(job.id) }
             starting = j
+        } catch StoreError.overQuota(let reason) {
+            // The next change pokes a pass, which records the reason; no poke now, so that a
+            // verdict the pass and the store disagreed on could never spin.
+            logger.debug("job \(job.id) no longer fits: \(reason)")
+            return launchEnded(job.id, poke: false)
         } catch {
             logger.info("job \(job.id) changed before its run started: \(error)")
-            return
+            return launchEnded(job.id)
         }
+        await launch(starting, tenant: tenant, run: run)
+    }
+
+    /// Launches a job recorded `starting` with `run`, then records it `running`, or the launch's failure.
+    nonisolated func launch(_ starting: Job, tenant: Tenant, run: Run) async {
+        var run = run
+        let runID = RunID(run.id) ?? RunID()
         do {
             let spec = try makeRunSpec(starting, tenant, runID)
             let started = try await agent.start(spec)
             run.state = .running
             run.handle = try String(decoding: JSONEncoder().encode(started.handle), as: UTF8.self)
             let message = "run \(runID) started, pid \(started.shimPID)"
-            try await transition(job.id, saving: run) { j in
+            try await transition(starting.id, saving: run) { j in
                 guard j.currentRun == runID.rawValue, j.phase == .starting else { return nil }
                 j.phase = .running
                 return event(j, "started", message, run: runID.rawValue)
@@ -242,6 +271,13 @@ public actor Reconciler: Service {
             run.message = "\(error)"
             try? await afterRun(run, exit: "launch_failed", code: nil, success: false, message: "\(error)")
         }
+        await launchEnded(starting.id)
+    }
+
+    private func launchEnded(_ jobID: String, poke: Bool = true) {
+        launching[jobID] = nil
+        inFlight -= 1
+        if poke { wake.yield() }
     }
 
     func stopRun(_ job: Job) async throws {
@@ -279,7 +315,7 @@ public actor Reconciler: Service {
     }
 
     /// Saves `run` (ended) and moves its job on by the restart policy, in one transaction.
-    func afterRun(_ run: Run, exit: String, code: Int?, success: Bool, message: String) async throws {
+    nonisolated func afterRun(_ run: Run, exit: String, code: Int?, success: Bool, message: String) async throws {
         let runID = run.id
         try await transition(run.jobID, saving: run) { j in
             guard j.currentRun == runID else { return nil }
@@ -310,7 +346,7 @@ public actor Reconciler: Service {
 
     /// Applies `change` to the stored job (and saves `run`) in one transaction; `change`
     /// returns nil when there is nothing to do.
-    func transition(_ jobID: String, saving run: Run? = nil, _ change: @escaping @Sendable (inout Job) -> Event?) async throws {
+    nonisolated func transition(_ jobID: String, saving run: Run? = nil, _ change: @escaping @Sendable (inout Job) -> Event?) async throws {
         _ = try await store.transition(jobID: jobID, saving: run, epoch: epoch, change)
     }
 

@@ -100,8 +100,12 @@ public struct API: Sendable {
                 throw APIError(.badRequest, "Idempotency-Key: must be 1 to 128 printable ASCII characters", field: "Idempotency-Key")
             }
         }
-        let (job, created) = try await store.submit(tenantID: tenant.id, spec: spec, idempotencyKey: key, epoch: epoch)
-        if created { reconciler.poke() }
+        // A job that fits now is stored `starting` and launched straight away: one commit, no
+        // pass. One that does not is stored with the reason it waits: a pass would find the
+        // same, so none is asked for; whatever frees quota (a run's end, a new quota) asks.
+        let startAtOnce = StartAtOnce(node: agent.node, runID: RunID().rawValue, rule: reconciler.admissionRule)
+        let (job, created) = try await store.submit(tenantID: tenant.id, spec: spec, idempotencyKey: key, epoch: epoch, startAtOnce: startAtOnce)
+        if created && job.phase == .starting { await reconciler.launchSubmitted(job, tenant: tenant) }
         return try JSON.response(SubmitResponse(job: job, created: created, admissible: true, reason: nil), status: created ? .created : .ok)
     }
 

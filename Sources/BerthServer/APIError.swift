@@ -51,7 +51,7 @@ struct ErrorMiddleware: RouterMiddleware {
         case let e as StoreError:
             switch e {
             case .conflict(let field, let message): return APIError(.conflict, message, field: field)
-            case .versionConflict: return APIError(.conflict, e.description)
+            case .versionConflict, .overQuota: return APIError(.conflict, e.description)
             case .notFound: return APIError(.notFound, e.description)
             case .fenced: return APIError(.serviceUnavailable, e.description)
             case .retryable: return APIError(.serviceUnavailable, e.description, retryAfter: 1)

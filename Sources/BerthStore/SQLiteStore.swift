@@ -71,6 +71,10 @@ public final class SQLiteStore: Store {
                 CREATE INDEX jobs_waiting ON jobs (tenant_id) WHERE \(Self.waiting);
                 """)
         }
+        // A tenant's admitted jobs, summed inside the transaction that admits one more.
+        m.registerMigration("v3") { db in
+            try db.execute(sql: "CREATE INDEX jobs_admitted ON jobs (tenant_id) WHERE \(Self.admitted)")
+        }
         return m
     }
 
@@ -260,8 +264,9 @@ public final class SQLiteStore: Store {
 
     // MARK: - Jobs
 
-    public func submit(tenantID: String, spec: JobSpec, idempotencyKey: String?, epoch: Int64) async throws -> (job: Job, created: Bool) {
-        let specJSON = try Self.json(spec)
+    public func submit(tenantID: String, spec: JobSpec, idempotencyKey: String?, epoch: Int64,
+                       startAtOnce: StartAtOnce?) async throws -> (job: Job, created: Bool) {
+        let specJSON = try idempotencyKey.map { _ in try Self.json(spec) }
         return try await write(epoch: epoch) { db, revision in
             if let key = idempotencyKey,
                let row = try Row.fetchOne(db, sql: "SELECT job_id, spec FROM idempotency WHERE tenant_id = ? AND key = ?", arguments: [tenantID, key]) {
@@ -277,13 +282,33 @@ public final class SQLiteStore: Store {
             if try Bool.fetchOne(db, sql: "SELECT 1 FROM jobs WHERE tenant_id = ? AND name = ?", arguments: [tenantID, spec.name]) == true {
                 throw StoreError.conflict(field: "name", message: "name: this tenant already has a job named \(spec.name); remove it first or choose another name")
             }
-            guard try String.fetchOne(db, sql: "SELECT state FROM tenants WHERE id = ?", arguments: [tenantID]) == "active" else {
+            guard let tenantRow = try Row.fetchOne(db.cachedStatement(sql: "SELECT state, quota FROM tenants WHERE id = ?"), arguments: [tenantID]),
+                  (tenantRow["state"] as String) == "active" else {
                 throw StoreError.notFound("tenant \(tenantID)")
             }
             let now = try Self.clock(db)
             var id = JobID().rawValue
             while try Bool.fetchOne(db, sql: "SELECT 1 FROM jobs WHERE id = ?", arguments: [id]) == true { id = JobID().rawValue }
-            let job = Job(id: id, tenantID: tenantID, spec: spec, reason: "waiting for the reconciler", createdAt: now, updatedAt: now)
+            var job = Job(id: id, tenantID: tenantID, spec: spec, reason: "waiting for the reconciler", createdAt: now, updatedAt: now)
+            // Started at once only when no older pending job of the tenant waits (a queue stays
+            // in order; a job in backoff is passed over, as a pass does) and it fits. Otherwise it
+            // is stored with the reason it waits, which a pass would record.
+            var run: Run?
+            if let start = startAtOnce {
+                if try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM jobs WHERE tenant_id = ? AND \(Self.waiting) AND phase = 'pending' LIMIT 1"),
+                                     arguments: [tenantID]) == true {
+                    job.reason = "queued behind older jobs of this tenant"
+                } else if let reason = start.rule.verdict(spec.demand(defaultPids: start.rule.defaultPids),
+                                                          try Self.admittedDemand(db, tenantID: tenantID, defaultPids: start.rule.defaultPids, excluding: id),
+                                                          try Self.decode(tenantRow["quota"])) {
+                    job.reason = reason
+                } else {
+                    job.phase = .starting
+                    job.reason = nil
+                    job.currentRun = start.runID
+                    run = Run(id: start.runID, jobID: id, tenantID: tenantID, node: start.node, startedAt: now)
+                }
+            }
             try Self.writeJob(db, job, insert: true)
             if let key = idempotencyKey {
                 try db.execute(sql: "INSERT INTO idempotency (tenant_id, key, job_id, spec, created_at) VALUES (?, ?, ?, ?, ?)",
@@ -291,6 +316,11 @@ public final class SQLiteStore: Store {
             }
             try Self.insertEvent(db, Event(revision: revision, at: now, tenantID: tenantID, jobID: id, runID: nil, kind: "submitted",
                                            message: "submitted (\(spec.kind.rawValue))"))
+            if let run {
+                try Self.saveRun(db, run)
+                try Self.insertEvent(db, Event(revision: revision, at: now, tenantID: tenantID, jobID: id, runID: run.id, kind: "starting",
+                                               message: "run \(run.id) starting"))
+            }
             return (job, true)
         }
     }
@@ -339,7 +369,7 @@ public final class SQLiteStore: Store {
         try await read { db in
             var out: [String: Demand] = [:]
             let rows = try Row.fetchCursor(db.cachedStatement(sql: """
-                SELECT id, tenant_id, \(Self.demandColumns) FROM jobs WHERE phase IN ('starting', 'running', 'stopping')
+                SELECT id, tenant_id, \(Self.demandColumns) FROM jobs WHERE \(Self.admitted)
                 """), arguments: [defaultPids])
             while let row = try rows.next() {
                 if excluding.contains(row["id"]) { continue }
@@ -348,6 +378,20 @@ public final class SQLiteStore: Store {
             return out
         }
     }
+
+    /// What the tenant's admitted jobs declare, read inside the caller's transaction (`excluding`:
+    /// the job being admitted).
+    static func admittedDemand(_ db: Database, tenantID: String, defaultPids: Int, excluding: String) throws -> Demand {
+        let rows = try Row.fetchCursor(db.cachedStatement(sql: """
+            SELECT \(demandColumns) FROM jobs WHERE tenant_id = ? AND id != ? AND \(admitted)
+            """), arguments: [defaultPids, tenantID, excluding])
+        var used = Demand()
+        while let row = try rows.next() { used = used + demand(row) }
+        return used
+    }
+
+    /// Jobs that count against their tenant's quota.
+    static let admitted = "phase IN ('starting', 'running', 'stopping')"
 
     /// What a job declares, as the columns written at submission (one argument: the host's
     /// default pids, for a spec that is silent).
@@ -383,12 +427,21 @@ public final class SQLiteStore: Store {
         }
     }
 
-    public func transition(jobID: String, saving run: Run?, epoch: Int64,
+    public func transition(jobID: String, saving run: Run?, epoch: Int64, admitting rule: AdmissionRule?,
                            _ change: @escaping @Sendable (inout Job) throws -> Event?) async throws -> Job? {
         try await write(epoch: epoch) { db, revision in
-            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT id, version, body FROM jobs WHERE id = ?"), arguments: [jobID]) else {
+            let columns = rule == nil ? "id, version, body" : "id, version, body, tenant_id, \(Self.demandColumns)"
+            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT \(columns) FROM jobs WHERE id = ?"),
+                                             arguments: rule.map { [$0.defaultPids, jobID] } ?? [jobID]) else {
                 if let run { try Self.saveRun(db, run) }
                 return nil
+            }
+            if let rule {
+                let tenantID: String = row["tenant_id"]
+                let quota: Quota = try String.fetchOne(db.cachedStatement(sql: "SELECT quota FROM tenants WHERE id = ?"), arguments: [tenantID])
+                    .map { try Self.decode($0) } ?? Quota()
+                let used = try Self.admittedDemand(db, tenantID: tenantID, defaultPids: rule.defaultPids, excluding: jobID)
+                if let reason = rule.verdict(Self.demand(row), used, quota) { throw StoreError.overQuota(reason) }
             }
             var job = try self.decodeJob(row)
             let event = try change(&job)

@@ -38,7 +38,11 @@ public protocol Store: Sendable {
     /// Stores a new job (desired `running`, phase `pending`) and its `submitted` event. With an
     /// idempotency key already used by this tenant for the same spec, returns that job and
     /// `created: false`; for another spec, throws `.conflict`.
-    func submit(tenantID: String, spec: JobSpec, idempotencyKey: String?, epoch: Int64) async throws -> (job: Job, created: Bool)
+    /// With `startAtOnce`, a new job that fits and has no older pending job of its tenant ahead
+    /// of it is stored already `starting`, with its run, in the same transaction; any other new
+    /// job is stored with the reason it waits.
+    func submit(tenantID: String, spec: JobSpec, idempotencyKey: String?, epoch: Int64,
+                startAtOnce: StartAtOnce?) async throws -> (job: Job, created: Bool)
     func jobs(tenantID: String?) async throws -> [Job]
     func job(id: String) async throws -> Job?
     func job(tenantID: String, name: String) async throws -> Job?
@@ -58,7 +62,10 @@ public protocol Store: Sendable {
     /// update, no retry. `change` returns the event to record, or nil to leave the job as it
     /// is; if it throws, nothing is written. `run`, if given, is saved (inserted or replaced)
     /// in the same transaction unless `change` throws. Returns the job written, or nil.
-    func transition(jobID: String, saving run: Run?, epoch: Int64,
+    /// With `admitting`, the job must also fit in what is left of its tenant's quota, counted
+    /// in the same transaction (the job itself left out); if it does not, `.overQuota` is thrown
+    /// and nothing is written.
+    func transition(jobID: String, saving run: Run?, epoch: Int64, admitting: AdmissionRule?,
                     _ change: @escaping @Sendable (inout Job) throws -> Event?) async throws -> Job?
     /// Deletes a job whose desired state is `removed` and that has no active run.
     func deleteJob(id: String, epoch: Int64) async throws
@@ -80,7 +87,42 @@ public protocol Store: Sendable {
     func prune(_ policy: RetentionPolicy) async throws -> Int
 }
 
+/// Admission as the store applies it, inside the transaction that admits a job: two admissions
+/// (a reconciler pass's, a submission's, another node's) can never both take the last of a quota.
+public struct AdmissionRule: Sendable {
+    /// What a job counts for pids when its spec is silent.
+    public let defaultPids: Int
+    /// Why a job declaring `demand` does not fit beside `used` under `quota`; nil when it fits.
+    public let verdict: @Sendable (_ demand: Demand, _ used: Demand, _ quota: Quota) -> String?
+    public init(defaultPids: Int, verdict: @escaping @Sendable (Demand, Demand, Quota) -> String?) {
+        self.defaultPids = defaultPids
+        self.verdict = verdict
+    }
+}
+
+/// A submission's request to start its job at once, as run `runID` on `node`: one commit takes
+/// the job from submitted to starting, with no reconciler pass in between.
+public struct StartAtOnce: Sendable {
+    public let node: String
+    public let runID: String
+    public let rule: AdmissionRule
+    public init(node: String, runID: String, rule: AdmissionRule) {
+        self.node = node
+        self.runID = runID
+        self.rule = rule
+    }
+}
+
 extension Store {
+    public func submit(tenantID: String, spec: JobSpec, idempotencyKey: String?, epoch: Int64) async throws -> (job: Job, created: Bool) {
+        try await submit(tenantID: tenantID, spec: spec, idempotencyKey: idempotencyKey, epoch: epoch, startAtOnce: nil)
+    }
+
+    public func transition(jobID: String, saving run: Run?, epoch: Int64,
+                           _ change: @escaping @Sendable (inout Job) throws -> Event?) async throws -> Job? {
+        try await transition(jobID: jobID, saving: run, epoch: epoch, admitting: nil, change)
+    }
+
     public func acquireLease(_ name: String, holder: String, ttlMillis: Int) async throws -> Int64? {
         try await acquireLease(name, holder: holder, ttlMillis: ttlMillis, takeOver: false)
     }
@@ -112,6 +154,8 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
     case notFound(String)
     /// A transient failure (busy, serialization): the transaction may be retried.
     case retryable(String)
+    /// The job does not fit in what is left of its tenant's quota (the reason, as a job shows it).
+    case overQuota(String)
 
     public var description: String {
         switch self {
@@ -120,6 +164,7 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
         case .conflict(_, let message): return message
         case .notFound(let what): return "\(what) not found"
         case .retryable(let why): return why
+        case .overQuota(let why): return why
         }
     }
 }

@@ -116,6 +116,34 @@ let daemonChecks: [Check] = [
         try require(lost.cgroupRemoved && doomedDirectories.allSatisfy { access($0, F_OK) != 0 }, "the killed shim's cgroup is still there")
         return "adopted from its handle (a wrong start time refused), pidfd readable only once it ended, stopped → \(stopped.ending.summary); a gone shim's `exit 7` read from its status; a SIGKILLed shim's run removed: \(message)"
     }),
+    ("log-levels", { ctx in
+        // The shim makes the log levels below the base when the job first writes, one level at
+        // a time: a symlink planted at one of them is refused, nothing is written through it.
+        let base = ctx.launcher.layout.stateDirectory + "/logs-" + RunID().rawValue
+        let elsewhere = base + "-elsewhere"
+        defer { for dir in [base, elsewhere] { try? FileManager.default.removeItem(atPath: dir) } }
+        for dir in [base, elsewhere] { try require(mkdir(dir, 0o700) == 0, "mkdir \(dir): \(Sys.errnoText(errno))") }
+        try require(symlink(elsewhere, base + "/planted") == 0, "symlink: \(Sys.errnoText(errno))")
+        var refused = ctx.spec(["/bin/sh", "-c", "echo through-the-link"])
+        refused.logs = RunLogs(directory: base + "/planted/run", base: base)
+        let r1 = try ctx.run(refused)
+        try require(r1.ending == .exited(code: 0), "the job under a planted symlink ended as \(r1.ending.summary)")
+        let leaked = (try? FileManager.default.contentsOfDirectory(atPath: elsewhere)) ?? []
+        try require(leaked.isEmpty, "the shim wrote through the planted symlink: \(leaked)")
+        var made = ctx.spec(["/bin/sh", "-c", "echo kept"])
+        made.logs = RunLogs(directory: base + "/job/run", base: base)
+        let r2 = try ctx.run(made)
+        try require(r2.ending == .exited(code: 0), "the writing job ended as \(r2.ending.summary)")
+        let text = FileManager.default.contents(atPath: base + "/job/run/stdout.log").map { String(decoding: $0, as: UTF8.self) }
+        try require(text == "kept\n", "stdout.log holds \(text ?? "nothing")")
+        var st = stat()
+        for dir in [base + "/job", base + "/job/run"] {
+            try require(lstat(dir, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR && st.st_mode & 0o777 == 0o700 && st.st_uid == 0,
+                        "\(dir) is not a 0700 directory of root's")
+        }
+        try require(!Sys.exists(base + "/job/run/stderr.log"), "a stream the job never wrote to has a file")
+        return "levels below the base made 0700 at the first write; a symlink planted at one refused, nothing written through it; no file for a silent stream"
+    }),
     ("log-rotation", { ctx in
         // 20 MiB to stdout and 2 MiB to stderr, as fast as the job can, into 1 MiB files, 3 kept.
         let dir = ctx.launcher.layout.stateDirectory + "/logs/" + RunID().rawValue
@@ -195,9 +223,10 @@ let daemonChecks: [Check] = [
                         "the \(state) status names shim \(status.shimPID) started at \(status.shimStart ?? 0); the handle \(handle.shimPID) at \(handle.shimStart)")
         }
         try require(s.state == "ended" && s.how == "exited" && r.ending == .exited(code: 0), "ended as \(r.ending.summary)")
+        try require(!Sys.exists(logs), "a run that wrote nothing made its log directory")
         let json = try JSONEncoder().encode(handle)
         try require(try JSONDecoder().decode(RunHandle.self, from: json) == handle, "the handle does not survive JSON")
-        return "version 2, ids \(tenant)/\(spec.jobID)/\(spec.runID), cgroup and shim \(handle.shimPID) started at tick \(handle.shimStart), in the running and the ended status; the shim holds none of its caller's fds (\(fds.count) of its own)"
+        return "version 2, ids \(tenant)/\(spec.jobID)/\(spec.runID), cgroup and shim \(handle.shimPID) started at tick \(handle.shimStart), in the running and the ended status; the shim holds none of its caller's fds (\(fds.count) of its own); a silent run makes no log directory"
     }),
     ("private-workdir", { ctx in
         // A daemon's job starts in /tmp/<workdir>: made by the job, as the tenant, in its private tmpfs.

@@ -7,6 +7,7 @@ import Glibc
 import BerthCore
 import BerthIsolation
 import Foundation
+import Synchronization
 
 /// Runs `command` through /bin/sh; returns its exit status and what it wrote to stderr.
 func shell(_ command: String, scratch: String) throws -> (status: Int32, stderr: String) {
@@ -50,7 +51,22 @@ let hardeningChecks: [Check] = [
         try require(left.isEmpty, "run cgroups left behind: \(left.prefix(5))")
         let roots = subdirectories(ctx.launcher.layout.rootsDirectory)
         try require(roots.isEmpty, "run root mount points left behind: \(roots.prefix(5))")
-        return "\(concurrency) launches at once, each from its own process: all exited 0, no cgroup or mount point left"
+        // And as a daemon launches: from threads of one process, the first launches compiling
+        // the seccomp program at once (each writes its own temporary file, then renames it).
+        unlink(ctx.launcher.seccompCachePath(.default))
+        let threads = 16
+        let errors = Mutex<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: threads) { _ in
+            do {
+                let r = try ctx.run(ctx.spec(["/bin/true"]))
+                if r.ending != .exited(code: 0) { errors.withLock { $0.append(r.ending.summary) } }
+            } catch {
+                errors.withLock { $0.append("\(error)") }
+            }
+        }
+        let failures = errors.withLock { $0 }
+        try require(failures.isEmpty, "\(failures.count) of \(threads) launches from one process's threads failed: \(failures.prefix(3))")
+        return "\(concurrency) launches at once, each from its own process, and \(threads) from one process's threads with no seccomp cache yet: all exited 0, no cgroup or mount point left"
     }),
     ("deep-tree-cleanup", { ctx in
         // A job leaves a 12,000-deep directory chain, 2,000 files and an unreadable directory

@@ -10,8 +10,8 @@
 // Usage:
 //   berth-shim --status FILE --cgroup DIR --ids TENANT/JOB/RUN [--join FILE]... [--oom-control DIR]
 //              [--stat NAME=FILE]... [--rmdir DIR]... [--timeout-ms N] [--grace-ms N]
-//              [--stuck-ms N] [--stdio relay|inherit] [--log-dir DIR [--log-max-bytes N]
-//              [--log-keep K]] [--cwd DIR [--mkcwd]] [--fork] [sandbox options]
+//              [--stuck-ms N] [--stdio relay|inherit] [--log-dir DIR --log-base BASE
+//              [--log-max-bytes N] [--log-keep K]] [--cwd DIR [--mkcwd]] [--fork] [sandbox options]
 //              -- PATH ARGV0 ARGS...
 //
 // --ids names the run (`t`, `j` and `r` each followed by 16 hex digits); every status the shim
@@ -28,8 +28,10 @@
 // hands the shim's own fds to the job (`berth run -t`).
 //
 // --log-dir (relay mode only): the job's stdout and stderr go to DIR/stdout.log and
-// DIR/stderr.log instead of the shim's own fds, and its stdin is /dev/null. DIR must be a
-// directory of the shim's own uid that no one else may write (the launcher makes it 0700).
+// DIR/stderr.log instead of the shim's own fds, and its stdin is /dev/null. BASE, DIR or an
+// ancestor of it, must be a directory of the shim's own uid that no one else may write (the
+// launcher makes it); the shim makes the levels below it (each 0700) and each file when the
+// job first writes: a silent run makes nothing.
 // A file that would pass --log-max-bytes (default 10 MiB) is rotated: stdout.log.1 is the
 // newest rotated file, at most K files are kept per stream (--log-keep, default 3: the live
 // one and K-1 rotated), so a stream never takes more than K × N bytes. The shim keeps
@@ -77,7 +79,7 @@ enum how { HOW_EXITED, HOW_SIGNALED, HOW_TIMEOUT, HOW_STOPPED, HOW_EXEC_FAILED, 
 static const char *how_names[] = {"exited", "signaled", "timeout", "stopped", "exec_failed", "launch_failed"};
 
 struct config {
-    const char *status, *cgroup, *oom_control, *cwd, *log_dir;
+    const char *status, *cgroup, *oom_control, *cwd, *log_dir, *log_base;
     char tenant[18], job[18], run[18];   // --ids, checked: `t`, `j`, `r` and 16 hex digits
     long long log_max;   // --log-max-bytes: a log file is rotated before it would pass this
     int log_keep;        // --log-keep: files kept per stream, the live one included
@@ -182,6 +184,7 @@ static void parse_args(int argc, char **argv) {
         else if (strcmp(a, "--mkcwd") == 0) { cfg.mkcwd = 1; i--; }
         else if (strcmp(a, "--ids") == 0) parse_ids(v);
         else if (strcmp(a, "--log-dir") == 0) cfg.log_dir = v;
+        else if (strcmp(a, "--log-base") == 0) cfg.log_base = v;
         else if (strcmp(a, "--log-max-bytes") == 0) cfg.log_max = number(a, v, 4096, 1LL << 50);
         else if (strcmp(a, "--log-keep") == 0) cfg.log_keep = (int)number(a, v, 1, 100);
         else if (strcmp(a, "--stdio") == 0) {
@@ -230,6 +233,7 @@ static void parse_args(int argc, char **argv) {
     if (!cfg.status || !cfg.cgroup || !cfg.run[0] || i + 1 >= argc) die_usage("need --status, --cgroup, --ids and -- PATH ARGV0");
     if (!cfg.log_dir && (cfg.log_max >= 0 || cfg.log_keep >= 0)) die_usage("--log-max-bytes and --log-keep need --log-dir");
     if (cfg.log_dir && !cfg.relay) die_usage("--log-dir: the job's output goes to files only with --stdio relay");
+    if (!cfg.log_dir != !cfg.log_base) die_usage("--log-dir and --log-base go together");
     if (cfg.log_max < 0) cfg.log_max = 10LL << 20;
     if (cfg.log_keep < 0) cfg.log_keep = 3;
     if (cfg.mkcwd) {
@@ -542,8 +546,13 @@ static int remove_cgroups(void) {
 
 // A log file the shim writes the job's output to (--log-dir): DIR/stdout.log or DIR/stderr.log,
 // rotated before it would pass cfg.log_max. Only the shim holds it: the job writes to a pipe.
-struct log_file { int dirfd, fd; const char *name; long long size; };
+// DIR and the files are made when the job first writes: a silent run makes no inode at all
+// (on ext4 without a journal each new inode costs a scan of those recently freed).
+struct log_file { int dirfd, fd; const char *name; long long size; int tried; };
 static struct log_file logs[3];   // [1] stdout, [2] stderr
+static int log_base_fd = -1;      // BASE, checked before the job starts
+static const char *log_below;     // DIR's levels below BASE: "tenant/job/run"
+static int log_dir_fd = -1;
 
 static int log_open(struct log_file *l, int flags) {
     l->fd = openat(l->dirfd, l->name, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC | flags, 0640);
@@ -584,7 +593,13 @@ static void log_rotate(struct log_file *l) {
 // Appends the job's bytes, rotating first when they would take the file past the limit (a chunk
 // larger than the limit is split). Bytes that cannot be written (ENOSPC, EIO, no file) are
 // dropped: the shim keeps draining the job's pipe whatever happens to the disk.
+static int log_dir_ready(void);
+
 static void log_append(struct log_file *l, const char *p, size_t n) {
+    if (l->fd < 0 && !l->tried) {
+        l->tried = 1;
+        if (log_dir_ready() == 0) { l->dirfd = log_dir_fd; (void)log_open(l, 0); }
+    }
     while (n > 0 && l->fd >= 0) {
         if (l->size > 0 && l->size + (long long)n > cfg.log_max) {
             log_rotate(l);
@@ -600,16 +615,54 @@ static void log_append(struct log_file *l, const char *p, size_t n) {
     }
 }
 
-// Opens DIR and both log files before the job starts: a run whose output cannot be kept does
-// not start. DIR must be a directory of the shim's own uid that no one else may write.
-static int open_logs(void) {
-    int dirfd = open(cfg.log_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+// A directory of the shim's own uid that no one else may write, opened without following a
+// symlink; -1 otherwise.
+static int open_own_dir(int at, const char *path) {
+    int fd = openat(at, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     struct stat st;
-    if (dirfd < 0 || fstat(dirfd, &st) != 0) return -1;
-    if (st.st_uid != geteuid() || (st.st_mode & 022) != 0) { close(dirfd); errno = EPERM; return -1; }
-    logs[1] = (struct log_file){ dirfd, -1, "stdout.log", 0 };
-    logs[2] = (struct log_file){ dirfd, -1, "stderr.log", 0 };
-    if (log_open(&logs[1], 0) != 0 || log_open(&logs[2], 0) != 0) return -1;
+    if (fd < 0) return -1;
+    if (fstat(fd, &st) != 0 || st.st_uid != geteuid() || (st.st_mode & 022) != 0) { close(fd); errno = EPERM; return -1; }
+    return fd;
+}
+
+// Opens BASE (--log-base, which the launcher made) before the job starts, so a run whose output
+// could not be kept does not start. DIR's levels below it, and the files, come with the job's
+// first byte (`log_dir_ready`).
+static int open_logs(void) {
+    size_t n = strlen(cfg.log_base);
+    if (n < 2 || cfg.log_base[0] != '/' || strncmp(cfg.log_dir, cfg.log_base, n) != 0 || cfg.log_dir[n] != '/' || cfg.log_dir[n + 1] == 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    log_below = cfg.log_dir + n + 1;
+    log_base_fd = open_own_dir(AT_FDCWD, cfg.log_base);
+    if (log_base_fd < 0) return -1;
+    logs[1] = (struct log_file){ -1, -1, "stdout.log", 0, 0 };
+    logs[2] = (struct log_file){ -1, -1, "stderr.log", 0, 0 };
+    return 0;
+}
+
+// Makes DIR's levels below BASE (each 0700), once, one level at a time from BASE's fd: a level
+// that is a symlink, or not a directory of the shim's uid that only it may write, is refused.
+static int log_dir_ready(void) {
+    if (log_dir_fd >= 0) return 0;
+    if (log_base_fd < 0) return -1;
+    int fd = dup(log_base_fd);
+    const char *p = log_below;
+    char name[256];
+    while (fd >= 0 && *p) {
+        size_t len = strcspn(p, "/");
+        if (len == 0 || len >= sizeof(name)) { close(fd); return -1; }
+        memcpy(name, p, len);
+        name[len] = 0;
+        p += len + (p[len] == '/');
+        int next = -1;
+        if (mkdirat(fd, name, 0700) == 0 || errno == EEXIST) next = open_own_dir(fd, name);
+        close(fd);
+        fd = next;
+    }
+    if (fd < 0) return -1;
+    log_dir_fd = fd;
     return 0;
 }
 

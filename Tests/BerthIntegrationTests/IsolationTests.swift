@@ -12,7 +12,7 @@ struct IsolationTests {
                              "concurrent-launches", "deep-tree-cleanup", "stuck-timeout", "seccomp-cache-integrity",
                              "mask-through-symlink", "device-allow-list", "default-limits", "init-privileges",
                              "stdio-relay", "shim-arguments", "tenant-ids", "checkpoint-quota", "granted-capabilities",
-                             "adopt", "log-rotation", "status-ids", "private-workdir", "tenant-quota-limits"]
+                             "adopt", "log-levels", "log-rotation", "status-ids", "private-workdir", "tenant-quota-limits"]
 
     @Test func theChecksListIsComplete() throws {
         let listed = try Command.run([Host.binDir + "/berth-checks", "--list"]).stdout.split(separator: "\n").map(String.init)

@@ -72,10 +72,19 @@ import BerthCore
     }
 
     @Test(arguments: [("relative", 4096, 3, "logs.directory"), ("/", 4096, 3, "logs.directory"), ("/a/../b", 4096, 3, "logs.directory"),
-                      ("/l", 4095, 3, "logs.maxBytes"), ("/l", 4096, 0, "logs.keep"), ("/l", 4096, 101, "logs.keep")])
+                      ("/l", 4096, 3, "logs.base"),   // the launcher makes the parent, which must not be /
+                      ("/l/r", 4095, 3, "logs.maxBytes"), ("/l/r", 4096, 0, "logs.keep"), ("/l/r", 4096, 101, "logs.keep")])
     func badSettingsNameTheirField(directory: String, maxBytes: Int, keep: Int, field: String) {
         #expect { try LogDirectory.check(RunLogs(directory: directory, maxBytes: maxBytes, keep: keep)) }
             throws: { ($0 as? BerthError)?.field == field }
+    }
+
+    @Test func theBaseIsAnAncestorOfTheDirectory() {
+        #expect { try LogDirectory.check(RunLogs(directory: "/a/b/c", base: "/a/x")) } throws: { ($0 as? BerthError)?.field == "logs.base" }
+        #expect { try LogDirectory.check(RunLogs(directory: "/a/bc", base: "/a/b")) } throws: { ($0 as? BerthError)?.field == "logs.base" }
+        #expect { try LogDirectory.check(RunLogs(directory: "/a/b", base: "/a/b")) } throws: { ($0 as? BerthError)?.field == "logs.base" }
+        #expect(throws: Never.self) { try LogDirectory.check(RunLogs(directory: "/a/b/c", base: "/a")) }
+        #expect(RunLogs(directory: "/a/b/c").base == "/a/b")
     }
 
     @Test func makesTheDirectoryPrivateAndRefusesSymlinks() throws {

@@ -180,4 +180,71 @@ import Testing
         #expect(try await store.admittedDemand(defaultPids: 10, excluding: [ids[0]])[t.id]?.cpuMicrocores == 500_000)
         #expect(try await store.admittedDemand(defaultPids: 10, excluding: Set(ids))[t.id] == nil)
     }
+
+    /// Admission by a jobs quota, as the reconciler's rule words it.
+    let jobsRule = AdmissionRule(defaultPids: 0) { demand, used, quota in
+        quota.jobs.map { used.jobs + demand.jobs > $0 } == true ? "jobs \(used.jobs) of \(quota.jobs ?? 0)" : nil
+    }
+
+    func starting(_ j: inout Job, _ run: String) -> Event {
+        j.phase = .starting
+        j.currentRun = run
+        return Event(at: 0, tenantID: j.tenantID, jobID: j.id, runID: run, kind: "starting", message: "")
+    }
+
+    @Test func aSubmissionThatFitsStartsInItsOwnCommitAndAQueueKeepsItsOrder() async throws {
+        let store = try open()
+        let t = try await tenant(store)
+        var quota = Quota()
+        quota.jobs = 2
+        _ = try await store.setQuota(tenant: t.name, quota: quota, epoch: 0)
+        func submit(_ name: String) async throws -> Job {
+            try await store.submit(tenantID: t.id, spec: spec(name), idempotencyKey: nil, epoch: 0,
+                                   startAtOnce: StartAtOnce(node: "n1", runID: "r-" + name, rule: jobsRule)).job
+        }
+        let a = try await submit("a"), b = try await submit("b")
+        #expect(a.phase == .starting && a.currentRun == "r-a" && b.phase == .starting)
+        let runA = try await store.run(id: "r-a")
+        #expect(runA?.state == .starting && runA?.node == "n1")
+        #expect(try await store.events(jobID: a.id, after: 0, limit: 10).map(\.kind) == ["submitted", "starting"])
+        // The quota is taken: the next waits with the reason a pass would give, and no run.
+        let c = try await submit("c")
+        #expect(c.phase == .pending && c.currentRun == nil && c.reason == "jobs 2 of 2")
+        #expect(try await store.run(id: "r-c") == nil)
+        // A job is never started ahead of an older pending one, fits or not.
+        _ = try await store.transition(jobID: a.id, saving: nil, epoch: 0) { j in
+            j.phase = .succeeded
+            j.currentRun = nil
+            return Event(at: 0, tenantID: j.tenantID, jobID: j.id, runID: nil, kind: "succeeded", message: "")
+        }
+        let d = try await submit("d")
+        #expect(d.phase == .pending && d.reason == "queued behind older jobs of this tenant")
+    }
+
+    @Test func anAdmissionIsCheckedInsideItsTransaction() async throws {
+        let store = try open()
+        let t = try await tenant(store)
+        var quota = Quota()
+        quota.jobs = 1
+        _ = try await store.setQuota(tenant: t.name, quota: quota, epoch: 0)
+        let waiting = try await store.submit(tenantID: t.id, spec: spec("waiting"), idempotencyKey: nil, epoch: 0).job
+        // Another admission (a submission started at once) takes the quota after a pass read it:
+        // the pass's start is refused in its own transaction, and nothing of it is written.
+        let taker = try await store.submit(tenantID: t.id, spec: spec("taker"), idempotencyKey: nil, epoch: 0).job
+        _ = try await store.transition(jobID: taker.id, saving: nil, epoch: 0, admitting: jobsRule) { j in starting(&j, "r-taker") }
+        let run = Run(id: "r-late", jobID: waiting.id, tenantID: t.id, node: "n1", startedAt: 0)
+        await #expect(throws: StoreError.overQuota("jobs 1 of 1")) {
+            _ = try await store.transition(jobID: waiting.id, saving: run, epoch: 0, admitting: jobsRule) { j in starting(&j, "r-late") }
+        }
+        #expect(try await store.run(id: "r-late") == nil)
+        #expect(try await store.job(id: waiting.id)?.phase == .pending)
+        // The job being admitted is not counted against itself: once the taker ends, it fits.
+        _ = try await store.transition(jobID: taker.id, saving: nil, epoch: 0) { j in
+            j.phase = .succeeded
+            return Event(at: 0, tenantID: j.tenantID, jobID: j.id, runID: nil, kind: "succeeded", message: "")
+        }
+        let admitted = try await store.transition(jobID: waiting.id, saving: run, epoch: 0, admitting: jobsRule) { j in starting(&j, "r-late") }
+        #expect(admitted?.phase == .starting && admitted?.currentRun == "r-late")
+        #expect(try await store.run(id: "r-late") != nil)
+    }
 }

@@ -143,7 +143,7 @@ public struct Launcher: Sendable {
             return (id: t.id, uid: t.uid)
         }()
         let checkpointDir = checkpoints.path(tenant: tenant.id, job: spec.jobID)
-        let newRoot = layout.rootsDirectory + "/" + spec.runID.rawValue
+        let newRoot = layout.rootsDirectory
         var uid: UInt32 = 0
         let granted = spec.sandboxed ? try GrantedCapabilities(parsing: spec.capabilities) : GrantedCapabilities()
         if spec.sandboxed {
@@ -168,7 +168,7 @@ public struct Launcher: Sendable {
                 if !existed { undo.append { try? checkpoints.removeJobDirectory(tenant: tenant.id, job: spec.jobID) } }
             }
             if let logs = spec.logs {
-                let made = try LogDirectory.make(logs.directory)
+                let made = try LogDirectory.make(logs.base)
                 undo.append { for dir in made { _ = rmdir(dir) } }
             }
             // createRun ensures every level of the path: a concurrent `berth run` may have
@@ -184,17 +184,12 @@ public struct Launcher: Sendable {
                         "--ids", "\(place.tenant)/\(place.job)/\(place.run)", "--cwd", spec.workingDirectory]
             if spec.makeWorkingDirectory { args.append("--mkcwd") }
             if let logs = spec.logs {
-                args += ["--log-dir", logs.directory, "--log-max-bytes", String(logs.maxBytes), "--log-keep", String(logs.keep)]
+                args += ["--log-dir", logs.directory, "--log-base", logs.base, "--log-max-bytes", String(logs.maxBytes), "--log-keep", String(logs.keep)]
             }
             for file in cgroup.joinFiles { args += ["--join", file] }
             if let dir = cgroup.oomControlDirectory, spec.resources.memoryMax != nil { args += ["--oom-control", dir] }
             for (key, path) in cgroup.statFiles { args += ["--stat", "\(key)=\(path)"] }
             for dir in cgroup.directories { args += ["--rmdir", dir] }
-            if spec.sandboxed {
-                try Sys.retrying(.system, "mkdir \(newRoot)") { mkdir(newRoot, 0o700) }
-                undo.append { _ = rmdir(newRoot) }
-                args += ["--rmdir", newRoot]
-            }
             if let t = spec.timeoutMillis { args += ["--timeout-ms", String(t)] }
             if spec.terminal { args += ["--stdio", "inherit"] }
             if forkFallback { args.append("--fork") }
@@ -204,7 +199,7 @@ public struct Launcher: Sendable {
             // The shim is this process's child, unreaped: its pid cannot be another's yet.
             let start = ProcessStat.read(pid)?.start ?? 0
             return StartedRun(spec: spec, place: place, shimPID: pid, shimStart: start, statusPath: statusPath(spec.runID),
-                              cgroup: cgroup, driver: driver, rootDirectory: spec.sandboxed ? newRoot : nil)
+                              cgroup: cgroup, driver: driver)
         } catch {
             undo.reversed().forEach { $0() }
             throw error
@@ -225,12 +220,19 @@ public struct Launcher: Sendable {
         if Sys.exists(path) { return path }
         guard let program = try profile.compile() else { return nil }
         let bytes = try SeccompCache.encode(program)
-        let tmp = path + ".\(getpid()).tmp"
-        let fd = try Sys.retrying(.system, "open \(tmp)") { open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600) }
+        // Unique per call: a daemon's first launches compile at once, on several threads of
+        // one process, and must not rename one another's file from under them.
+        let tmp = path + ".\(getpid()).\(UInt64.random(in: 0...UInt64.max)).tmp"
+        let fd = try Sys.retrying(.system, "open \(tmp)") { open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600) }
         defer { close(fd) }
-        let written = try Sys.retrying(.system, "write \(tmp)") { bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } }
-        guard written == bytes.count else { throw BerthError(.system, "write \(tmp): short write") }
-        try Sys.retrying(.system, "rename \(tmp)") { rename(tmp, path) }
+        do {
+            let written = try Sys.retrying(.system, "write \(tmp)") { bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } }
+            guard written == bytes.count else { throw BerthError(.system, "write \(tmp): short write") }
+            try Sys.retrying(.system, "rename \(tmp)") { rename(tmp, path) }
+        } catch {
+            unlink(tmp)
+            throw error
+        }
         return path
     }
 

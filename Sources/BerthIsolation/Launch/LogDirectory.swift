@@ -3,14 +3,22 @@ import Glibc
 #endif
 import BerthCore
 
-/// The directory a run's log files go to (`RunSpec.logs`): made by the launcher, written by the
-/// shim, read by no job. Mode 0700, owned by Berth's uid (root).
+/// The directory a run's log files go to (`RunSpec.logs`), read by no job. The launcher makes
+/// its parent (mode 0700, owned by Berth's uid, root); the shim makes the directory itself and
+/// the files when the job first writes, so a silent run leaves no log inode behind.
 enum LogDirectory {
     /// The spec's numbers and path, each error naming its field.
     static func check(_ logs: RunLogs) throws {
         try HostLayout.checkPath(logs.directory, field: "logs.directory")
         guard logs.directory.split(separator: "/").count > 0 else {
             throw BerthError.invalid("logs.directory", "must not be /", got: logs.directory)
+        }
+        try HostLayout.checkPath(logs.base, field: "logs.base")
+        guard logs.base.split(separator: "/").count > 0 else {
+            throw BerthError.invalid("logs.base", "must not be /", got: logs.base)
+        }
+        guard logs.directory.hasPrefix(logs.base + "/") else {
+            throw BerthError.invalid("logs.base", "must be an ancestor of logs.directory (\(logs.directory))", got: logs.base)
         }
         guard (4096...(1 << 50)).contains(logs.maxBytes) else {
             throw BerthError.invalid("logs.maxBytes", "must be from 4096 to 2^50 bytes", got: String(logs.maxBytes))
@@ -26,6 +34,7 @@ enum LogDirectory {
     /// process's uid's; its mode is set to 0700. Returns the directories it made, deepest first,
     /// for a failed launch to remove.
     static func make(_ path: String) throws -> [String] {
+        precondition(path.split(separator: "/").count > 0, "the log directory's parent is never /")
         var made: [String] = []
         var parent = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard parent >= 0 else { throw BerthError(.system, "open /: \(Sys.errnoText(errno))", errno: errno) }

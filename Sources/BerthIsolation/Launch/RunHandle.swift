@@ -59,7 +59,7 @@ extension Launcher {
         try rebuild(handle).finish()
     }
 
-    /// The `StartedRun` a handle describes, its cgroup and root tree's mount point rebuilt from
+    /// The `StartedRun` a handle describes, its cgroup rebuilt from
     /// the ids. Nothing is checked about the shim.
     func rebuild(_ handle: RunHandle) throws -> StartedRun {
         guard let place = handle.place else {
@@ -68,7 +68,6 @@ extension Launcher {
         }
         try HostLayout.checkPath(handle.statusPath, field: "handle")
         return StartedRun(spec: nil, place: place, shimPID: handle.shimPID, shimStart: handle.shimStart, statusPath: handle.statusPath,
-                          cgroup: driver.runCgroup(for: place), driver: driver,
-                          rootDirectory: layout.rootsDirectory + "/" + place.run.rawValue)
+                          cgroup: driver.runCgroup(for: place), driver: driver)
     }
 }

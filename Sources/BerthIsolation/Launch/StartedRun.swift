@@ -26,8 +26,6 @@ public struct StartedRun: Sendable {
     /// its `applied` limits and `warnings` are empty.
     public let cgroup: RunCgroup
     let driver: any CgroupDriver
-    /// The mount point of the run's root tree, which the shim removes at the end.
-    let rootDirectory: String?
 
     /// Kills whatever is left in a run's cgroup, waits (up to 5 s) until it is empty, and
     /// removes it. Returns whether it is gone.
@@ -97,12 +95,11 @@ public struct StartedRun: Sendable {
         if let s = status, let start = s.shimStart, s.shimPID != shimPID || start != shimStart,
            ProcessStat.isRunning(s.shimPID, start: start) {
             return StartedRun(spec: spec, place: place, shimPID: s.shimPID, shimStart: start, statusPath: statusPath, cgroup: cgroup,
-                              driver: driver, rootDirectory: rootDirectory).finish()
+                              driver: driver).finish()
         }
         // The shim died before its own teardown (its run's init got SIGKILL with it): do what
         // it would have, and say what happened.
         let removed = Self.killAndRemove(cgroup, driver: driver)
-        if let rootDirectory { _ = rmdir(rootDirectory) }
         let wall = status.map { Int((StatusRetention.currentNanos() - $0.startedNanos) / 1_000_000) } ?? 0
         return RunResult(place: place,
                          ending: .launchFailed(message: "the run's supervisor (berth-shim) \(exit ?? "is gone") before the run ended; the run was killed"),
