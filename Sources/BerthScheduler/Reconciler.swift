@@ -94,7 +94,7 @@ public actor Reconciler: Service {
             }
             // Every change pokes (a submission, a stop, a run's end, a quota); otherwise the next
             // pass is when a backoff is due, or the safety pass.
-            let tick = Task {
+            let tick = Task { [wait] in
                 do { try await Task.sleep(for: .milliseconds(wait)) } catch { return }   // cancelled: a poke came first
                 self.wake.yield()
             }
