@@ -50,10 +50,29 @@ public final class Agent: Sendable {
 
     /// Starts a run and watches it. The handle is what the store records for re-adoption.
     public func start(_ spec: RunSpec) async throws -> StartedRun {
-        try await launchThreads.runIfActive { [self] in
-            let run = try launcher.start(spec)
-            try watch(run)
-            return run
+        try await withCheckedThrowingContinuation { continuation in
+            start(spec) { continuation.resume(with: $0) }
+        }
+    }
+
+    /// Starts a run on a launch thread and watches it, then calls `then` there with the outcome;
+    /// the caller does not wait.
+    public func start(_ spec: RunSpec, then: @escaping @Sendable (Result<StartedRun, any Error>) -> Void) {
+        launchThreads.submit { [self] state in
+            guard case .active = state else {
+                return then(.failure(BerthError(.launch, "the daemon is shutting down; the run was not started")))
+            }
+            then(Result {
+                let run = try launcher.start(spec)
+                do {
+                    try watch(run)
+                } catch {
+                    // Unwatched, its end would go unrecorded: it is stopped, and its start fails.
+                    stop(run.handle)
+                    throw error
+                }
+                return run
+            })
         }
     }
 

@@ -51,13 +51,22 @@ public actor Reconciler: Service {
 
     /// Launches a job its submission admitted (`StartAtOnce`): stored `starting` with its run
     /// already, so no pass needs to look at it first. A pass leaves it alone while it launches.
+    /// The launch is handed straight to a launch thread (no task to wake on the way); its
+    /// outcome is recorded from there.
     public func launchSubmitted(_ job: Job, tenant: Tenant) {
         guard let runID = job.currentRun.flatMap(RunID.init), job.phase == .starting, launching[job.id] == nil else { return }
         launching[job.id] = (job.tenantID, job.spec.demand(defaultPids: defaultPids))
         inFlight += 1
         // The store stamped the run with the job's creation time.
         let run = Run(id: runID.rawValue, jobID: job.id, tenantID: job.tenantID, node: agent.node, startedAt: job.createdAt)
-        Task.detached { await self.launch(job, tenant: tenant, run: run) }
+        let spec: RunSpec
+        do {
+            spec = try makeRunSpec(job, tenant, runID)
+        } catch {
+            Task { await record(.failure(error), of: job, run: run) }
+            return
+        }
+        agent.start(spec) { outcome in Task { await self.record(outcome, of: job, run: run) } }
     }
 
     public func run() async throws {
@@ -251,11 +260,22 @@ public actor Reconciler: Service {
 
     /// Launches a job recorded `starting` with `run`, then records it `running`, or the launch's failure.
     nonisolated func launch(_ starting: Job, tenant: Tenant, run: Run) async {
+        let outcome: Result<StartedRun, any Error>
+        do {
+            outcome = .success(try await agent.start(try makeRunSpec(starting, tenant, RunID(run.id) ?? RunID())))
+        } catch {
+            outcome = .failure(error)
+        }
+        await record(outcome, of: starting, run: run)
+    }
+
+    /// Records a launch's outcome: the run `running` with its handle, or its failure (and the
+    /// job's restart policy); then the job is no longer launching.
+    nonisolated func record(_ outcome: Result<StartedRun, any Error>, of starting: Job, run: Run) async {
         var run = run
         let runID = RunID(run.id) ?? RunID()
         do {
-            let spec = try makeRunSpec(starting, tenant, runID)
-            let started = try await agent.start(spec)
+            let started = try outcome.get()
             run.state = .running
             run.handle = try String(decoding: JSONEncoder().encode(started.handle), as: UTF8.self)
             let message = "run \(runID) started, pid \(started.shimPID)"

@@ -80,7 +80,7 @@ public final class SQLiteStore: Store {
 
     /// The writer's `PRAGMA synchronous` (2: FULL, every commit synced before it is acknowledged).
     public func writerSynchronous() throws -> Int {
-        try pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
+        try pool.writeWithoutTransaction { db in try Int.fetchOne(db.cachedStatement(sql: "PRAGMA synchronous")) ?? -1 }
     }
 
     // MARK: - Transactions
@@ -90,11 +90,11 @@ public final class SQLiteStore: Store {
     func write<T: Sendable>(epoch: Int64, _ body: @escaping @Sendable (Database, Int64) throws -> T) async throws -> T {
         try await commits.write { db in
             if epoch != 0 {
-                let current = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'epoch'") ?? 0
+                let current = try Int64.fetchOne(db.cachedStatement(sql: "SELECT value FROM meta WHERE key = 'epoch'")) ?? 0
                 if current != epoch { throw StoreError.fenced(current: current, mine: epoch) }
             }
-            try db.execute(sql: "UPDATE meta SET value = value + 1 WHERE key = 'revision'")
-            let revision = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'revision'") ?? 0
+            try db.cachedStatement(sql: "UPDATE meta SET value = value + 1 WHERE key = 'revision'").execute()
+            let revision = try Int64.fetchOne(db.cachedStatement(sql: "SELECT value FROM meta WHERE key = 'revision'")) ?? 0
             return try body(db, revision)
         }
     }
@@ -118,26 +118,26 @@ public final class SQLiteStore: Store {
 
     /// The database's clock, in ms: leases and timestamps never depend on this process's clock.
     static func clock(_ db: Database) throws -> Int64 {
-        try Int64.fetchOne(db, sql: "SELECT \(dbNow)") ?? 0
+        try Int64.fetchOne(db.cachedStatement(sql: "SELECT \(dbNow)")) ?? 0
     }
 
     public func acquireLease(_ name: String, holder: String, ttlMillis: Int, takeOver: Bool) async throws -> Int64? {
         try await commits.write { db in
             let now = try Self.clock(db)
-            let row = try Row.fetchOne(db, sql: "SELECT holder, epoch, expires_at FROM leases WHERE name = ?", arguments: [name])
+            let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT holder, epoch, expires_at FROM leases WHERE name = ?"), arguments: [name])
             if let row {
                 let current: String = row["holder"]
                 let expires: Int64 = row["expires_at"]
                 if current == holder {
-                    try db.execute(sql: "UPDATE leases SET expires_at = ? WHERE name = ?", arguments: [now + Int64(ttlMillis), name])
+                    try db.cachedStatement(sql: "UPDATE leases SET expires_at = ? WHERE name = ?").execute(arguments: [now + Int64(ttlMillis), name])
                     return row["epoch"] as Int64
                 }
                 if expires > now && !takeOver { return nil }
             }
             // A new holder: the fencing epoch moves on, so the previous holder's writes fail.
-            try db.execute(sql: "UPDATE meta SET value = value + 1 WHERE key = 'epoch'")
-            let epoch = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'epoch'") ?? 0
-            try db.execute(sql: "INSERT OR REPLACE INTO leases (name, holder, epoch, expires_at) VALUES (?, ?, ?, ?)",
+            try db.cachedStatement(sql: "UPDATE meta SET value = value + 1 WHERE key = 'epoch'").execute()
+            let epoch = try Int64.fetchOne(db.cachedStatement(sql: "SELECT value FROM meta WHERE key = 'epoch'")) ?? 0
+            try db.cachedStatement(sql: "INSERT OR REPLACE INTO leases (name, holder, epoch, expires_at) VALUES (?, ?, ?, ?)").execute(
                            arguments: [name, holder, epoch, now + Int64(ttlMillis)])
             return Optional(epoch)
         }
@@ -148,10 +148,10 @@ public final class SQLiteStore: Store {
     public func createTenant(name: String, uidRange: ClosedRange<UInt32>, uidTaken: @escaping @Sendable (UInt32) -> Bool,
                              tokenHash: String, epoch: Int64) async throws -> Tenant {
         try await write(epoch: epoch) { db, revision in
-            if try Bool.fetchOne(db, sql: "SELECT 1 FROM tenants WHERE name = ?", arguments: [name]) == true {
+            if try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM tenants WHERE name = ?"), arguments: [name]) == true {
                 throw StoreError.conflict(field: "name", message: "name: a tenant named \(name) already exists")
             }
-            let used = Set(try Int64.fetchAll(db, sql: "SELECT uid FROM tenants").map { UInt32(truncatingIfNeeded: $0) })
+            let used = Set(try Int64.fetchAll(db.cachedStatement(sql: "SELECT uid FROM tenants")).map { UInt32(truncatingIfNeeded: $0) })
             var uid: UInt32?
             // Random probes first (ids say nothing about creation order), then a scan.
             for _ in 0..<64 {
@@ -163,12 +163,12 @@ public final class SQLiteStore: Store {
                 throw StoreError.conflict(field: "uid-range", message: "uid-range: no free uid left in \(uidRange.lowerBound)-\(uidRange.upperBound)")
             }
             var id = TenantID.random().rawValue
-            while try Bool.fetchOne(db, sql: "SELECT 1 FROM tenants WHERE id = ?", arguments: [id]) == true { id = TenantID.random().rawValue }
+            while try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM tenants WHERE id = ?"), arguments: [id]) == true { id = TenantID.random().rawValue }
             let now = try Self.clock(db)
             let tenant = Tenant(id: id, name: name, uid: uid, quota: Quota(), createdAt: now)
-            try db.execute(sql: "INSERT INTO tenants (id, name, uid, quota, state, created_at) VALUES (?, ?, ?, ?, 'active', ?)",
+            try db.cachedStatement(sql: "INSERT INTO tenants (id, name, uid, quota, state, created_at) VALUES (?, ?, ?, ?, 'active', ?)").execute(
                            arguments: [id, name, Int64(uid), try Self.json(tenant.quota), now])
-            try db.execute(sql: "INSERT INTO tokens (hash, tenant_id, created_at) VALUES (?, ?, ?)", arguments: [tokenHash, id, now])
+            try db.cachedStatement(sql: "INSERT INTO tokens (hash, tenant_id, created_at) VALUES (?, ?, ?)").execute(arguments: [tokenHash, id, now])
             try Self.insertEvent(db, Event(revision: revision, at: now, tenantID: id, jobID: nil, runID: nil, kind: "tenant",
                                            message: "tenant \(name) created with uid \(uid)"))
             return tenant
@@ -176,24 +176,24 @@ public final class SQLiteStore: Store {
     }
 
     public func tenants() async throws -> [Tenant] {
-        try await read { db in try Row.fetchAll(db, sql: "SELECT * FROM tenants ORDER BY name").map(Self.tenant) }
+        try await read { db in try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM tenants ORDER BY name")).map(Self.tenant) }
     }
 
     public func tenant(named name: String) async throws -> Tenant? {
-        try await read { db in try Row.fetchOne(db, sql: "SELECT * FROM tenants WHERE name = ?", arguments: [name]).map(Self.tenant) }
+        try await read { db in try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM tenants WHERE name = ?"), arguments: [name]).map(Self.tenant) }
     }
 
     public func tenant(id: String) async throws -> Tenant? {
-        try await read { db in try Row.fetchOne(db, sql: "SELECT * FROM tenants WHERE id = ?", arguments: [id]).map(Self.tenant) }
+        try await read { db in try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM tenants WHERE id = ?"), arguments: [id]).map(Self.tenant) }
     }
 
     public func setQuota(tenant name: String, quota: Quota, epoch: Int64) async throws -> Tenant {
         try await write(epoch: epoch) { db, revision in
-            guard var tenant = try Row.fetchOne(db, sql: "SELECT * FROM tenants WHERE name = ?", arguments: [name]).map(Self.tenant) else {
+            guard var tenant = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM tenants WHERE name = ?"), arguments: [name]).map(Self.tenant) else {
                 throw StoreError.notFound("tenant \(name)")
             }
             tenant.quota = quota
-            try db.execute(sql: "UPDATE tenants SET quota = ? WHERE id = ?", arguments: [try Self.json(quota), tenant.id])
+            try db.cachedStatement(sql: "UPDATE tenants SET quota = ? WHERE id = ?").execute(arguments: [try Self.json(quota), tenant.id])
             let now = try Self.clock(db)
             try Self.insertEvent(db, Event(revision: revision, at: now, tenantID: tenant.id, jobID: nil, runID: nil, kind: "quota",
                                            message: "quota set"))
@@ -203,14 +203,14 @@ public final class SQLiteStore: Store {
 
     public func removeTenant(named name: String, releaseAt: Int64, epoch: Int64) async throws -> Tenant {
         try await write(epoch: epoch) { db, revision in
-            guard var tenant = try Row.fetchOne(db, sql: "SELECT * FROM tenants WHERE name = ?", arguments: [name]).map(Self.tenant) else {
+            guard var tenant = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM tenants WHERE name = ?"), arguments: [name]).map(Self.tenant) else {
                 throw StoreError.notFound("tenant \(name)")
             }
             tenant.state = "removing"
             tenant.releaseAt = releaseAt
-            try db.execute(sql: "UPDATE tenants SET state = 'removing', release_at = ? WHERE id = ?", arguments: [releaseAt, tenant.id])
-            try db.execute(sql: "DELETE FROM tokens WHERE tenant_id = ?", arguments: [tenant.id])
-            for row in try Row.fetchAll(db, sql: "SELECT body FROM jobs WHERE tenant_id = ?", arguments: [tenant.id]) {
+            try db.cachedStatement(sql: "UPDATE tenants SET state = 'removing', release_at = ? WHERE id = ?").execute(arguments: [releaseAt, tenant.id])
+            try db.cachedStatement(sql: "DELETE FROM tokens WHERE tenant_id = ?").execute(arguments: [tenant.id])
+            for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT body FROM jobs WHERE tenant_id = ?"), arguments: [tenant.id]) {
                 var job: Job = try Self.decode(row["body"])
                 job.desired = .removed
                 job.version += 1
@@ -225,13 +225,13 @@ public final class SQLiteStore: Store {
 
     public func deleteTenant(id: String, epoch: Int64) async throws {
         try await write(epoch: epoch) { db, _ in
-            if try Bool.fetchOne(db, sql: "SELECT 1 FROM jobs WHERE tenant_id = ?", arguments: [id]) == true {
+            if try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM jobs WHERE tenant_id = ?"), arguments: [id]) == true {
                 throw StoreError.conflict(field: "tenant", message: "tenant \(id) still has jobs")
             }
-            try db.execute(sql: "DELETE FROM idempotency WHERE tenant_id = ?", arguments: [id])
-            try db.execute(sql: "DELETE FROM runs WHERE tenant_id = ?", arguments: [id])
-            try db.execute(sql: "DELETE FROM events WHERE tenant_id = ?", arguments: [id])
-            try db.execute(sql: "DELETE FROM tenants WHERE id = ?", arguments: [id])
+            try db.cachedStatement(sql: "DELETE FROM idempotency WHERE tenant_id = ?").execute(arguments: [id])
+            try db.cachedStatement(sql: "DELETE FROM runs WHERE tenant_id = ?").execute(arguments: [id])
+            try db.cachedStatement(sql: "DELETE FROM events WHERE tenant_id = ?").execute(arguments: [id])
+            try db.cachedStatement(sql: "DELETE FROM tenants WHERE id = ?").execute(arguments: [id])
         }
     }
 
@@ -239,23 +239,23 @@ public final class SQLiteStore: Store {
         try await write(epoch: epoch) { db, _ in
             var tenantID: String?
             if let name {
-                guard let row = try Row.fetchOne(db, sql: "SELECT id, state FROM tenants WHERE name = ?", arguments: [name]),
+                guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT id, state FROM tenants WHERE name = ?"), arguments: [name]),
                       (row["state"] as String) == "active" else {
                     throw StoreError.notFound("tenant \(name)")
                 }
                 tenantID = row["id"]
             }
             let now = try Self.clock(db)
-            try db.execute(sql: "INSERT INTO tokens (hash, tenant_id, created_at) VALUES (?, ?, ?)", arguments: [hash, tenantID, now])
+            try db.cachedStatement(sql: "INSERT INTO tokens (hash, tenant_id, created_at) VALUES (?, ?, ?)").execute(arguments: [hash, tenantID, now])
         }
     }
 
     public func principal(tokenHash: String) async throws -> Principal? {
         try await read { db in
-            guard let row = try Row.fetchOne(db, sql: """
+            guard let row = try Row.fetchOne(db.cachedStatement(sql: """
                 SELECT tokens.tenant_id AS id, tenants.name AS name FROM tokens LEFT JOIN tenants ON tenants.id = tokens.tenant_id
                 WHERE tokens.hash = ?
-                """, arguments: [tokenHash]) else { return nil }
+                """), arguments: [tokenHash]) else { return nil }
             guard let id: String = row["id"] else { return .operator }
             guard let name: String = row["name"] else { return nil }
             return .tenant(id: id, name: name)
@@ -269,17 +269,17 @@ public final class SQLiteStore: Store {
         let specJSON = try idempotencyKey.map { _ in try Self.json(spec) }
         return try await write(epoch: epoch) { db, revision in
             if let key = idempotencyKey,
-               let row = try Row.fetchOne(db, sql: "SELECT job_id, spec FROM idempotency WHERE tenant_id = ? AND key = ?", arguments: [tenantID, key]) {
+               let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT job_id, spec FROM idempotency WHERE tenant_id = ? AND key = ?"), arguments: [tenantID, key]) {
                 guard (row["spec"] as String) == specJSON else {
                     throw StoreError.conflict(field: "Idempotency-Key", message: "Idempotency-Key: already used for a different spec")
                 }
                 let jobID: String = row["job_id"]
-                if let body = try String.fetchOne(db, sql: "SELECT body FROM jobs WHERE id = ?", arguments: [jobID]) {
+                if let body = try String.fetchOne(db.cachedStatement(sql: "SELECT body FROM jobs WHERE id = ?"), arguments: [jobID]) {
                     return (try Self.decode(body) as Job, false)
                 }
                 throw StoreError.conflict(field: "Idempotency-Key", message: "Idempotency-Key: its job \(jobID) was removed since")
             }
-            if try Bool.fetchOne(db, sql: "SELECT 1 FROM jobs WHERE tenant_id = ? AND name = ?", arguments: [tenantID, spec.name]) == true {
+            if try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM jobs WHERE tenant_id = ? AND name = ?"), arguments: [tenantID, spec.name]) == true {
                 throw StoreError.conflict(field: "name", message: "name: this tenant already has a job named \(spec.name); remove it first or choose another name")
             }
             guard let tenantRow = try Row.fetchOne(db.cachedStatement(sql: "SELECT state, quota FROM tenants WHERE id = ?"), arguments: [tenantID]),
@@ -288,7 +288,7 @@ public final class SQLiteStore: Store {
             }
             let now = try Self.clock(db)
             var id = JobID().rawValue
-            while try Bool.fetchOne(db, sql: "SELECT 1 FROM jobs WHERE id = ?", arguments: [id]) == true { id = JobID().rawValue }
+            while try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM jobs WHERE id = ?"), arguments: [id]) == true { id = JobID().rawValue }
             var job = Job(id: id, tenantID: tenantID, spec: spec, reason: "waiting for the reconciler", createdAt: now, updatedAt: now)
             // Started at once only when no older pending job of the tenant waits (a queue stays
             // in order; a job in backoff is passed over, as a pass does) and it fits. Otherwise it
@@ -311,7 +311,7 @@ public final class SQLiteStore: Store {
             }
             try Self.writeJob(db, job, insert: true)
             if let key = idempotencyKey {
-                try db.execute(sql: "INSERT INTO idempotency (tenant_id, key, job_id, spec, created_at) VALUES (?, ?, ?, ?, ?)",
+                try db.cachedStatement(sql: "INSERT INTO idempotency (tenant_id, key, job_id, spec, created_at) VALUES (?, ?, ?, ?, ?)").execute(
                                arguments: [tenantID, key, id, specJSON, now])
             }
             try Self.insertEvent(db, Event(revision: revision, at: now, tenantID: tenantID, jobID: id, runID: nil, kind: "submitted",
@@ -328,9 +328,9 @@ public final class SQLiteStore: Store {
     public func jobs(tenantID: String?) async throws -> [Job] {
         try await read { db in
             let rows = if let tenantID {
-                try Row.fetchAll(db, sql: "SELECT body FROM jobs WHERE tenant_id = ? ORDER BY rowid", arguments: [tenantID])
+                try Row.fetchAll(db.cachedStatement(sql: "SELECT body FROM jobs WHERE tenant_id = ? ORDER BY rowid"), arguments: [tenantID])
             } else {
-                try Row.fetchAll(db, sql: "SELECT body FROM jobs ORDER BY rowid")
+                try Row.fetchAll(db.cachedStatement(sql: "SELECT body FROM jobs ORDER BY rowid"))
             }
             return try rows.map { try Self.decode($0["body"]) }
         }
@@ -344,7 +344,7 @@ public final class SQLiteStore: Store {
 
     public func job(tenantID: String, name: String) async throws -> Job? {
         try await read { db in
-            try String.fetchOne(db, sql: "SELECT body FROM jobs WHERE tenant_id = ? AND name = ?", arguments: [tenantID, name]).map { try Self.decode($0) }
+            try String.fetchOne(db.cachedStatement(sql: "SELECT body FROM jobs WHERE tenant_id = ? AND name = ?"), arguments: [tenantID, name]).map { try Self.decode($0) }
         }
     }
 
@@ -409,7 +409,7 @@ public final class SQLiteStore: Store {
 
     public func update(_ job: Job, event: Event?, epoch: Int64) async throws -> Job {
         try await write(epoch: epoch) { db, revision in
-            guard let stored = try Int64.fetchOne(db, sql: "SELECT version FROM jobs WHERE id = ?", arguments: [job.id]) else {
+            guard let stored = try Int64.fetchOne(db.cachedStatement(sql: "SELECT version FROM jobs WHERE id = ?"), arguments: [job.id]) else {
                 throw StoreError.notFound("job \(job.id)")
             }
             guard stored == job.version else { throw StoreError.versionConflict("job \(job.id)") }
@@ -460,14 +460,14 @@ public final class SQLiteStore: Store {
 
     public func deleteJob(id: String, epoch: Int64) async throws {
         try await write(epoch: epoch) { db, revision in
-            guard let body = try String.fetchOne(db, sql: "SELECT body FROM jobs WHERE id = ?", arguments: [id]) else { return }
+            guard let body = try String.fetchOne(db.cachedStatement(sql: "SELECT body FROM jobs WHERE id = ?"), arguments: [id]) else { return }
             let job: Job = try Self.decode(body)
             guard job.desired == .removed, job.currentRun == nil else {
                 throw StoreError.conflict(field: "job", message: "job \(id) is not stopped")
             }
-            try db.execute(sql: "DELETE FROM jobs WHERE id = ?", arguments: [id])
-            try db.execute(sql: "DELETE FROM runs WHERE job_id = ?", arguments: [id])
-            try db.execute(sql: "DELETE FROM events WHERE job_id = ?", arguments: [id])
+            try db.cachedStatement(sql: "DELETE FROM jobs WHERE id = ?").execute(arguments: [id])
+            try db.cachedStatement(sql: "DELETE FROM runs WHERE job_id = ?").execute(arguments: [id])
+            try db.cachedStatement(sql: "DELETE FROM events WHERE job_id = ?").execute(arguments: [id])
             let now = try Self.clock(db)
             try Self.insertEvent(db, Event(revision: revision, at: now, tenantID: job.tenantID, jobID: nil, runID: nil, kind: "removed",
                                            message: "job \(job.spec.name) (\(id)) removed"))
@@ -490,17 +490,17 @@ public final class SQLiteStore: Store {
 
     public func runs(jobID: String) async throws -> [Run] {
         try await read { db in
-            try String.fetchAll(db, sql: "SELECT body FROM runs WHERE job_id = ? ORDER BY started_at DESC, rowid DESC", arguments: [jobID]).map { try Self.decode($0) }
+            try String.fetchAll(db.cachedStatement(sql: "SELECT body FROM runs WHERE job_id = ? ORDER BY started_at DESC, rowid DESC"), arguments: [jobID]).map { try Self.decode($0) }
         }
     }
 
     public func run(id: String) async throws -> Run? {
-        try await read { db in try String.fetchOne(db, sql: "SELECT body FROM runs WHERE id = ?", arguments: [id]).map { try Self.decode($0) } }
+        try await read { db in try String.fetchOne(db.cachedStatement(sql: "SELECT body FROM runs WHERE id = ?"), arguments: [id]).map { try Self.decode($0) } }
     }
 
     public func activeRuns(node: String) async throws -> [Run] {
         try await read { db in
-            try String.fetchAll(db, sql: "SELECT body FROM runs WHERE node = ? AND state != 'ended'", arguments: [node]).map { try Self.decode($0) }
+            try String.fetchAll(db.cachedStatement(sql: "SELECT body FROM runs WHERE node = ? AND state != 'ended'"), arguments: [node]).map { try Self.decode($0) }
         }
     }
 
@@ -517,33 +517,33 @@ public final class SQLiteStore: Store {
 
     public func events(jobID: String, after revision: Int64, limit: Int) async throws -> [Event] {
         try await read { db in
-            try Row.fetchAll(db, sql: """
+            try Row.fetchAll(db.cachedStatement(sql: """
                 SELECT * FROM (SELECT * FROM events WHERE job_id = ? AND revision > ? ORDER BY seq DESC LIMIT ?) ORDER BY seq
-                """, arguments: [jobID, revision, limit]).map(Self.event)
+                """), arguments: [jobID, revision, limit]).map(Self.event)
         }
     }
 
     public func revision() async throws -> Int64 {
-        try await read { db in try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'revision'") ?? 0 }
+        try await read { db in try Int64.fetchOne(db.cachedStatement(sql: "SELECT value FROM meta WHERE key = 'revision'")) ?? 0 }
     }
 
     public func prune(_ policy: RetentionPolicy) async throws -> Int {
         try await commits.write { db in
             let cutoff = (try Self.clock(db)) - policy.maxAgeMillis
             var removed = 0
-            try db.execute(sql: """
+            try db.cachedStatement(sql: """
                 DELETE FROM runs WHERE state = 'ended' AND (started_at < ? OR id IN (
                     SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY job_id ORDER BY started_at DESC) AS n
                                     FROM runs WHERE state = 'ended') WHERE n > ?))
-                """, arguments: [cutoff, policy.runsPerJob])
+                """).execute(arguments: [cutoff, policy.runsPerJob])
             removed += db.changesCount
-            try db.execute(sql: """
+            try db.cachedStatement(sql: """
                 DELETE FROM events WHERE at < ? OR seq IN (
                     SELECT seq FROM (SELECT seq, ROW_NUMBER() OVER (PARTITION BY job_id ORDER BY seq DESC) AS n
                                      FROM events WHERE job_id IS NOT NULL) WHERE n > ?)
-                """, arguments: [cutoff, policy.eventsPerJob])
+                """).execute(arguments: [cutoff, policy.eventsPerJob])
             removed += db.changesCount
-            try db.execute(sql: "DELETE FROM idempotency WHERE created_at < ?", arguments: [cutoff])
+            try db.cachedStatement(sql: "DELETE FROM idempotency WHERE created_at < ?").execute(arguments: [cutoff])
             return removed
         }
     }
@@ -555,19 +555,19 @@ public final class SQLiteStore: Store {
         if insert {
             // What the job declares, as columns: the quota's sums are then one query, no decoding.
             let d = job.spec.demand(defaultPids: 0)
-            try db.execute(sql: """
+            try db.cachedStatement(sql: """
                 INSERT INTO jobs (id, tenant_id, name, body, desired, phase, version, cpu, memory, io, pids)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [job.id, job.tenantID, job.spec.name, body, job.desired.rawValue, job.phase.rawValue, job.version,
+                """).execute(arguments: [job.id, job.tenantID, job.spec.name, body, job.desired.rawValue, job.phase.rawValue, job.version,
                                  d.cpuMicrocores, d.memoryBytes, d.ioBytesPerSecond, d.pids == 0 ? nil : d.pids])
         } else {
-            try db.execute(sql: "UPDATE jobs SET body = ?, desired = ?, phase = ?, version = ? WHERE id = ?",
+            try db.cachedStatement(sql: "UPDATE jobs SET body = ?, desired = ?, phase = ?, version = ? WHERE id = ?").execute(
                            arguments: [body, job.desired.rawValue, job.phase.rawValue, job.version, job.id])
         }
     }
 
     static func insertEvent(_ db: Database, _ e: Event) throws {
-        try db.execute(sql: "INSERT INTO events (revision, at, tenant_id, job_id, run_id, kind, message) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        try db.cachedStatement(sql: "INSERT INTO events (revision, at, tenant_id, job_id, run_id, kind, message) VALUES (?, ?, ?, ?, ?, ?, ?)").execute(
                        arguments: [e.revision, e.at, e.tenantID, e.jobID, e.runID, e.kind, e.message])
     }
 
