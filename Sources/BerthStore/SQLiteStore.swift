@@ -267,7 +267,7 @@ public final class SQLiteStore: Store {
     public func submit(tenantID: String, spec: JobSpec, idempotencyKey: String?, epoch: Int64,
                        startAtOnce: StartAtOnce?) async throws -> (job: Job, created: Bool) {
         let specJSON = try idempotencyKey.map { _ in try Self.json(spec) }
-        return try await write(epoch: epoch) { db, revision in
+        let submitted = try await write(epoch: epoch) { db, revision -> (job: Job, created: Bool) in
             if let key = idempotencyKey,
                let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT job_id, spec FROM idempotency WHERE tenant_id = ? AND key = ?"), arguments: [tenantID, key]) {
                 guard (row["spec"] as String) == specJSON else {
@@ -323,6 +323,8 @@ public final class SQLiteStore: Store {
             }
             return (job, true)
         }
+        if submitted.created { remember(submitted.job) }
+        return submitted
     }
 
     public func jobs(tenantID: String?) async throws -> [Job] {
@@ -429,7 +431,7 @@ public final class SQLiteStore: Store {
 
     public func transition(jobID: String, saving run: Run?, epoch: Int64, admitting rule: AdmissionRule?,
                            _ change: @escaping @Sendable (inout Job) throws -> Event?) async throws -> Job? {
-        try await write(epoch: epoch) { db, revision in
+        let written = try await write(epoch: epoch) { db, revision -> Job? in
             let columns = rule == nil ? "id, version, body" : "id, version, body, tenant_id, \(Self.demandColumns)"
             guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT \(columns) FROM jobs WHERE id = ?"),
                                              arguments: rule.map { [$0.defaultPids, jobID] } ?? [jobID]) else {
@@ -456,6 +458,8 @@ public final class SQLiteStore: Store {
             try Self.insertEvent(db, event)
             return job
         }
+        if let written { remember(written) }
+        return written
     }
 
     public func deleteJob(id: String, epoch: Int64) async throws {
@@ -592,11 +596,19 @@ public final class SQLiteStore: Store {
         let id: String = row["id"], version: Int64 = row["version"]
         if let job = decodedJobs.withLock({ $0[id] }), job.version == version { return job }
         let job: Job = try Self.decode(row["body"] as String)
+        remember(job)
+        return job
+    }
+
+    /// Keeps a decoded or committed job: a version's content never changes once committed
+    /// (every write bumps it), so the next read of that version needs no decoding. Only
+    /// committed versions go in: a rolled-back write's version may be committed later with
+    /// other content.
+    func remember(_ job: Job) {
         decodedJobs.withLock { cache in
             if cache.count >= 20_000 { cache.removeAll(keepingCapacity: true) }
-            cache[id] = job
+            cache[job.id] = job
         }
-        return job
     }
 
     static func decode<T: Decodable>(_ text: String) throws -> T {
