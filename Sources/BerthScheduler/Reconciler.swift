@@ -115,8 +115,9 @@ public actor Reconciler: Service {
     private func consumeEndings() async throws {
         for await ended in agent.endings {
             if Task.isCancelled { return }
-            do { try await handleEnding(ended) } catch { logger.error("recording the end of run \(ended.handle.run): \(error)") }
-            wake.yield()
+            var needsPass = true
+            do { needsPass = try await handleEnding(ended) } catch { logger.error("recording the end of run \(ended.handle.run): \(error)") }
+            if needsPass { wake.yield() }
         }
     }
 
@@ -274,24 +275,28 @@ public actor Reconciler: Service {
     nonisolated func record(_ outcome: Result<StartedRun, any Error>, of starting: Job, run: Run) async {
         var run = run
         let runID = RunID(run.id) ?? RunID()
+        // A pass is asked for unless the job simply runs on: a pass leaves a launching job
+        // alone, so a stop that came meanwhile, or a failure, needs one.
+        var poke = true
         do {
             let started = try outcome.get()
             run.state = .running
             run.handle = try String(decoding: JSONEncoder().encode(started.handle), as: UTF8.self)
             let message = "run \(runID) started, pid \(started.shimPID)"
-            try await transition(starting.id, saving: run) { j in
+            let running = try await store.transition(jobID: starting.id, saving: run, epoch: epoch) { j in
                 guard j.currentRun == runID.rawValue, j.phase == .starting else { return nil }
                 j.phase = .running
                 return event(j, "started", message, run: runID.rawValue)
             }
+            poke = running?.desired != .running
         } catch {
             run.state = .ended
             run.endedAt = nowMillis()
             run.exit = "launch_failed"
             run.message = "\(error)"
-            try? await afterRun(run, exit: "launch_failed", code: nil, success: false, message: "\(error)")
+            _ = try? await afterRun(run, exit: "launch_failed", code: nil, success: false, message: "\(error)")
         }
-        await launchEnded(starting.id)
+        await launchEnded(starting.id, poke: poke)
     }
 
     private func launchEnded(_ jobID: String, poke: Bool = true) {
@@ -312,15 +317,18 @@ public actor Reconciler: Service {
         }
     }
 
-    /// Records a run's real ending, then applies the job's restart policy.
-    func handleEnding(_ ended: RunEnded) async throws {
-        guard var run = try await store.run(id: ended.handle.run) else { return }
+    /// Records a run's real ending, then applies the job's restart policy. Returns whether a
+    /// pass is needed: for a restart's backoff, a stop or removal, or waiting jobs of the tenant
+    /// that the freed quota may let start. A job that simply finished needs none.
+    @discardableResult
+    func handleEnding(_ ended: RunEnded) async throws -> Bool {
+        guard var run = try await store.run(id: ended.handle.run) else { return true }
         if run.state == .ended {
             // Recorded before a crash, but the job may not have moved on: finish that (idempotent).
-            try await afterRun(run, exit: run.exit ?? "lost", code: run.exitCode,
-                               success: run.exit == "exited" && run.exitCode == 0, message: run.message ?? "ended")
+            _ = try await afterRun(run, exit: run.exit ?? "lost", code: run.exitCode,
+                                   success: run.exit == "exited" && run.exitCode == 0, message: run.message ?? "ended")
             agent.forget(ended.handle)
-            return
+            return true
         }
         let r = ended.result
         run.state = .ended
@@ -330,14 +338,17 @@ public actor Reconciler: Service {
         run.message = r.ending.summary + (r.stuck ? " (its cgroup could not be emptied: stuck)" : "")
         var success = false
         if case .exited(0) = r.ending { success = true }
-        try await afterRun(run, exit: r.ending.reason, code: run.exitCode, success: success, message: r.ending.summary)
+        let job = try await afterRun(run, exit: r.ending.reason, code: run.exitCode, success: success, message: r.ending.summary)
         agent.forget(ended.handle)
+        guard let job, job.desired == .running, job.phase == .succeeded || job.phase == .failed else { return true }
+        return try await store.hasWaitingJobs(tenantID: job.tenantID)
     }
 
     /// Saves `run` (ended) and moves its job on by the restart policy, in one transaction.
-    nonisolated func afterRun(_ run: Run, exit: String, code: Int?, success: Bool, message: String) async throws {
+    @discardableResult
+    nonisolated func afterRun(_ run: Run, exit: String, code: Int?, success: Bool, message: String) async throws -> Job? {
         let runID = run.id
-        try await transition(run.jobID, saving: run) { j in
+        return try await store.transition(jobID: run.jobID, saving: run, epoch: epoch) { j in
             guard j.currentRun == runID else { return nil }
             j.currentRun = nil
             j.lastExit = exit

@@ -367,6 +367,12 @@ public final class SQLiteStore: Store {
         }
     }
 
+    public func hasWaitingJobs(tenantID: String) async throws -> Bool {
+        try await read { db in
+            try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM jobs WHERE tenant_id = ? AND \(Self.waiting) LIMIT 1"), arguments: [tenantID]) == true
+        }
+    }
+
     public func admittedDemand(defaultPids: Int, excluding: Set<String>) async throws -> [String: Demand] {
         try await read { db in
             var out: [String: Demand] = [:]
@@ -374,8 +380,9 @@ public final class SQLiteStore: Store {
                 SELECT id, tenant_id, \(Self.demandColumns) FROM jobs WHERE \(Self.admitted)
                 """), arguments: [defaultPids])
             while let row = try rows.next() {
-                if excluding.contains(row["id"]) { continue }
-                out[row["tenant_id"], default: Demand()] = out[row["tenant_id"], default: Demand()] + Self.demand(row)
+                let id: String = row[0], tenant: String = row[1]
+                if excluding.contains(id) { continue }
+                out[tenant, default: Demand()] = out[tenant, default: Demand()] + Self.demand(row)
             }
             return out
         }
@@ -396,15 +403,18 @@ public final class SQLiteStore: Store {
     static let admitted = "phase IN ('starting', 'running', 'stopping')"
 
     /// What a job declares, as the columns written at submission (one argument: the host's
-    /// default pids, for a spec that is silent).
+    /// default pids, for a spec that is silent). Always the last four columns selected.
     static let demandColumns = "cpu, memory, io, COALESCE(pids, ?) AS pids"
 
+    /// Read by position: a lookup by name lowercases and compares each column's name, which
+    /// cost more than the rest of a pass's arithmetic.
     static func demand(_ row: Row) -> Demand {
+        let n = row.count
         var d = Demand()
-        d.cpuMicrocores = row["cpu"]
-        d.memoryBytes = row["memory"]
-        d.ioBytesPerSecond = row["io"]
-        d.pids = row["pids"]
+        d.cpuMicrocores = row[n - 4]
+        d.memoryBytes = row[n - 3]
+        d.ioBytesPerSecond = row[n - 2]
+        d.pids = row[n - 1]
         d.jobs = 1
         return d
     }
@@ -439,7 +449,7 @@ public final class SQLiteStore: Store {
                 return nil
             }
             if let rule {
-                let tenantID: String = row["tenant_id"]
+                let tenantID: String = row[3]
                 let quota: Quota = try String.fetchOne(db.cachedStatement(sql: "SELECT quota FROM tenants WHERE id = ?"), arguments: [tenantID])
                     .map { try Self.decode($0) } ?? Quota()
                 let used = try Self.admittedDemand(db, tenantID: tenantID, defaultPids: rule.defaultPids, excluding: jobID)
@@ -592,10 +602,11 @@ public final class SQLiteStore: Store {
     }
 
     /// A row's job (`id`, `version`, `body`), decoded once per version.
+    /// A job from a row whose first columns are `id, version, body`.
     func decodeJob(_ row: Row) throws -> Job {
-        let id: String = row["id"], version: Int64 = row["version"]
+        let id: String = row[0], version: Int64 = row[1]
         if let job = decodedJobs.withLock({ $0[id] }), job.version == version { return job }
-        let job: Job = try Self.decode(row["body"] as String)
+        let job: Job = try Self.decode(row[2] as String)
         remember(job)
         return job
     }

@@ -67,6 +67,8 @@ public protocol Store: Sendable {
     /// and nothing is written.
     func transition(jobID: String, saving run: Run?, epoch: Int64, admitting: AdmissionRule?,
                     _ change: @escaping @Sendable (inout Job) throws -> Event?) async throws -> Job?
+    /// Whether any job of the tenant waits to be started (pending, or in backoff).
+    func hasWaitingJobs(tenantID: String) async throws -> Bool
     /// Deletes a job whose desired state is `removed` and that has no active run.
     func deleteJob(id: String, epoch: Int64) async throws
 

@@ -211,6 +211,10 @@ import Testing
         let c = try await submit("c")
         #expect(c.phase == .pending && c.currentRun == nil && c.reason == "jobs 2 of 2")
         #expect(try await store.run(id: "r-c") == nil)
+        // What a run's end asks before it wakes a pass: does anything of the tenant wait?
+        #expect(try await store.hasWaitingJobs(tenantID: t.id))
+        let other = try await tenant(store, "team-b")
+        #expect(try await store.hasWaitingJobs(tenantID: other.id) == false)
         // A job is never started ahead of an older pending one, fits or not.
         _ = try await store.transition(jobID: a.id, saving: nil, epoch: 0) { j in
             j.phase = .succeeded
