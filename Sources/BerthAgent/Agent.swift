@@ -62,18 +62,21 @@ public final class Agent: Sendable {
             guard case .active = state else {
                 return then(.failure(BerthError(.launch, "the daemon is shutting down; the run was not started")))
             }
-            then(Result {
-                let run = try launcher.start(spec)
-                do {
-                    try watch(run)
-                } catch {
-                    // Unwatched, its end would go unrecorded: it is stopped, and its start fails.
-                    stop(run.handle)
-                    throw error
-                }
-                return run
-            })
+            then(Result { try startHere(spec) })
         }
+    }
+
+    /// Starts a run on the caller's thread (which blocks for the launch) and watches it.
+    public func startHere(_ spec: RunSpec) throws -> StartedRun {
+        let run = try launcher.start(spec)
+        do {
+            try watch(run)
+        } catch {
+            // Unwatched, its end would go unrecorded: it is stopped, and its start fails.
+            stop(run.handle)
+            throw error
+        }
+        return run
     }
 
     deinit { launchThreads.shutdownGracefully { _ in } }

@@ -6,6 +6,7 @@ import BerthSpec
 import BerthStore
 import FoundationEssentials
 import Hummingbird
+import Synchronization
 
 /// The HTTP API's handlers. A tenant sees and acts on its own jobs only: another tenant's job
 /// answers 404 exactly as a missing one does. Operator endpoints answer 403 to tenants.
@@ -17,6 +18,8 @@ public struct API: Sendable {
     let settings: DaemonSettings
     /// Cleared on every change to tenants, tokens or quotas.
     let callers: CallerCache
+    /// Requests being handled right now (a followed log counts while its handler runs).
+    let inProgress = RequestCount()
     static let maxSpecBytes = 1 << 20
 
     /// One route: the router is built from this list, and a test compares it with the
@@ -55,7 +58,9 @@ public struct API: Sendable {
         for endpoint in Self.endpoints {
             guard let method = HTTPRequest.Method(endpoint.method) else { continue }
             router.on(RouterPath(endpoint.path), method: method) { request, context in
-                try await endpoint.handle(self, request, context)
+                inProgress.value.add(1, ordering: .relaxed)
+                defer { inProgress.value.subtract(1, ordering: .relaxed) }
+                return try await endpoint.handle(self, request, context)
             }
         }
     }
@@ -105,7 +110,10 @@ public struct API: Sendable {
         // same, so none is asked for; whatever frees quota (a run's end, a new quota) asks.
         let startAtOnce = StartAtOnce(node: agent.node, runID: RunID().rawValue, rule: reconciler.admissionRule)
         let (job, created) = try await store.submit(tenantID: tenant.id, spec: spec, idempotencyKey: key, epoch: epoch, startAtOnce: startAtOnce)
-        if created && job.phase == .starting { await reconciler.launchSubmitted(job, tenant: tenant) }
+        if created && job.phase == .starting {
+            let alone = inProgress.value.load(ordering: .relaxed) == 1
+            await reconciler.launchSubmitted(job, tenant: tenant, inline: alone)
+        }
         return try JSON.response(SubmitResponse(job: job, created: created, admissible: true, reason: nil), status: created ? .created : .ok)
     }
 
@@ -323,4 +331,9 @@ enum Query {
         }
         return v
     }
+}
+
+/// A count shared by every copy of the `API` value.
+final class RequestCount: Sendable {
+    let value = Atomic<Int>(0)
 }
