@@ -48,15 +48,8 @@ public final class Agent: Sendable {
         thread.start()
     }
 
-    /// Starts a run and watches it. The handle is what the store records for re-adoption.
-    public func start(_ spec: RunSpec) async throws -> StartedRun {
-        try await withCheckedThrowingContinuation { continuation in
-            start(spec) { continuation.resume(with: $0) }
-        }
-    }
-
     /// Starts a run on a launch thread and watches it, then calls `then` there with the outcome;
-    /// the caller does not wait.
+    /// the caller does not wait. The handle is what the store records for re-adoption.
     public func start(_ spec: RunSpec, then: @escaping @Sendable (Result<StartedRun, any Error>) -> Void) {
         launchThreads.submit { [self] state in
             guard case .active = state else {

@@ -51,29 +51,14 @@ public actor Reconciler: Service {
 
     /// Launches a job its submission admitted (`StartAtOnce`): stored `starting` with its run
     /// already, so no pass needs to look at it first. A pass leaves it alone while it launches.
-    /// The launch is handed straight to a launch thread (no task to wake on the way); its
-    /// outcome is recorded from there. With `inline` (the caller's request is the only one in
-    /// progress) and no other launch in flight, it runs right here instead: on an idle VM the
-    /// wake-up of a launch thread is a tenth of the launch, and nothing waits behind this one.
+    /// `inline`: the caller's request is the only one in progress (see `launch`).
     public func launchSubmitted(_ job: Job, tenant: Tenant, inline: Bool = false) {
         guard let runID = job.currentRun.flatMap(RunID.init), job.phase == .starting, launching[job.id] == nil else { return }
         launching[job.id] = (job.tenantID, job.spec.demand(defaultPids: defaultPids))
         inFlight += 1
         // The store stamped the run with the job's creation time.
         let run = Run(id: runID.rawValue, jobID: job.id, tenantID: job.tenantID, node: agent.node, startedAt: job.createdAt)
-        let spec: RunSpec
-        do {
-            spec = try makeRunSpec(job, tenant, runID)
-        } catch {
-            Task { await record(.failure(error), of: job, run: run) }
-            return
-        }
-        if inline && inFlight == 1 {
-            let outcome = Result { try agent.startHere(spec) }
-            Task { await record(outcome, of: job, run: run) }
-        } else {
-            agent.start(spec) { outcome in Task { await self.record(outcome, of: job, run: run) } }
-        }
+        launch(job, tenant: tenant, run: run, inline: inline)
     }
 
     public func run() async throws {
@@ -263,18 +248,27 @@ public actor Reconciler: Service {
             logger.info("job \(job.id) changed before its run started: \(error)")
             return launchEnded(job.id)
         }
-        await launch(starting, tenant: tenant, run: run)
+        launch(starting, tenant: tenant, run: run, inline: false)
     }
 
-    /// Launches a job recorded `starting` with `run`, then records it `running`, or the launch's failure.
-    nonisolated func launch(_ starting: Job, tenant: Tenant, run: Run) async {
-        let outcome: Result<StartedRun, any Error>
+    /// Launches a job recorded `starting` with `run`; its outcome is recorded once known. The
+    /// launch is handed straight to a launch thread (no task to wake on the way). With `inline`
+    /// and no other launch in flight it runs right here instead: on an idle VM the wake-up of
+    /// a launch thread is a tenth of the launch, and nothing waits behind this one.
+    private func launch(_ starting: Job, tenant: Tenant, run: Run, inline: Bool) {
+        let spec: RunSpec
         do {
-            outcome = .success(try await agent.start(try makeRunSpec(starting, tenant, RunID(run.id) ?? RunID())))
+            spec = try makeRunSpec(starting, tenant, RunID(run.id) ?? RunID())
         } catch {
-            outcome = .failure(error)
+            Task { await record(.failure(error), of: starting, run: run) }
+            return
         }
-        await record(outcome, of: starting, run: run)
+        if inline && inFlight == 1 {
+            let outcome = Result { try agent.startHere(spec) }
+            Task { await record(outcome, of: starting, run: run) }
+        } else {
+            agent.start(spec) { outcome in Task { await self.record(outcome, of: starting, run: run) } }
+        }
     }
 
     /// Records a launch's outcome: the run `running` with its handle, or its failure (and the

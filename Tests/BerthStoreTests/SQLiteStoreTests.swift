@@ -192,12 +192,23 @@ import Testing
         return Event(at: 0, tenantID: j.tenantID, jobID: j.id, runID: run, kind: "starting", message: "")
     }
 
-    @Test func aSubmissionThatFitsStartsInItsOwnCommitAndAQueueKeepsItsOrder() async throws {
-        let store = try open()
+    func succeeded(_ j: inout Job) -> Event {
+        j.phase = .succeeded
+        j.currentRun = nil
+        return Event(at: 0, tenantID: j.tenantID, jobID: j.id, runID: nil, kind: "succeeded", message: "")
+    }
+
+    /// A tenant with a quota of `jobs` jobs.
+    func tenant(_ store: SQLiteStore, jobs: Int) async throws -> Tenant {
         let t = try await tenant(store)
         var quota = Quota()
-        quota.jobs = 2
-        _ = try await store.setQuota(tenant: t.name, quota: quota, epoch: 0)
+        quota.jobs = jobs
+        return try await store.setQuota(tenant: t.name, quota: quota, epoch: 0)
+    }
+
+    @Test func aSubmissionThatFitsStartsInItsOwnCommitAndAQueueKeepsItsOrder() async throws {
+        let store = try open()
+        let t = try await tenant(store, jobs: 2)
         func submit(_ name: String) async throws -> Job {
             try await store.submit(tenantID: t.id, spec: spec(name), idempotencyKey: nil, epoch: 0,
                                    startAtOnce: StartAtOnce(node: "n1", runID: "r-" + name, rule: jobsRule)).job
@@ -216,21 +227,14 @@ import Testing
         let other = try await tenant(store, "team-b")
         #expect(try await store.hasWaitingJobs(tenantID: other.id) == false)
         // A job is never started ahead of an older pending one, fits or not.
-        _ = try await store.transition(jobID: a.id, saving: nil, epoch: 0) { j in
-            j.phase = .succeeded
-            j.currentRun = nil
-            return Event(at: 0, tenantID: j.tenantID, jobID: j.id, runID: nil, kind: "succeeded", message: "")
-        }
+        _ = try await store.transition(jobID: a.id, saving: nil, epoch: 0) { j in succeeded(&j) }
         let d = try await submit("d")
         #expect(d.phase == .pending && d.reason == "queued behind older jobs of this tenant")
     }
 
     @Test func anAdmissionIsCheckedInsideItsTransaction() async throws {
         let store = try open()
-        let t = try await tenant(store)
-        var quota = Quota()
-        quota.jobs = 1
-        _ = try await store.setQuota(tenant: t.name, quota: quota, epoch: 0)
+        let t = try await tenant(store, jobs: 1)
         let waiting = try await store.submit(tenantID: t.id, spec: spec("waiting"), idempotencyKey: nil, epoch: 0).job
         // Another admission (a submission started at once) takes the quota after a pass read it:
         // the pass's start is refused in its own transaction, and nothing of it is written.
@@ -243,10 +247,7 @@ import Testing
         #expect(try await store.run(id: "r-late") == nil)
         #expect(try await store.job(id: waiting.id)?.phase == .pending)
         // The job being admitted is not counted against itself: once the taker ends, it fits.
-        _ = try await store.transition(jobID: taker.id, saving: nil, epoch: 0) { j in
-            j.phase = .succeeded
-            return Event(at: 0, tenantID: j.tenantID, jobID: j.id, runID: nil, kind: "succeeded", message: "")
-        }
+        _ = try await store.transition(jobID: taker.id, saving: nil, epoch: 0) { j in succeeded(&j) }
         let admitted = try await store.transition(jobID: waiting.id, saving: run, epoch: 0, admitting: jobsRule) { j in starting(&j, "r-late") }
         #expect(admitted?.phase == .starting && admitted?.currentRun == "r-late")
         #expect(try await store.run(id: "r-late") != nil)

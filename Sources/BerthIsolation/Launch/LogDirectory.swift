@@ -4,8 +4,8 @@ import Glibc
 import BerthCore
 
 /// The directory a run's log files go to (`RunSpec.logs`), read by no job. The launcher makes
-/// its parent (mode 0700, owned by Berth's uid, root); the shim makes the directory itself and
-/// the files when the job first writes, so a silent run leaves no log inode behind.
+/// `RunLogs.base` (owned by Berth's uid, root, the last level 0700); the shim makes the levels
+/// below it and the files when the job first writes, so a silent run leaves no log inode behind.
 enum LogDirectory {
     /// The spec's numbers and path, each error naming its field.
     static func check(_ logs: RunLogs) throws {
@@ -34,7 +34,7 @@ enum LogDirectory {
     /// process's uid's; its mode is set to 0700. Returns the directories it made, deepest first,
     /// for a failed launch to remove.
     static func make(_ path: String) throws -> [String] {
-        precondition(path.split(separator: "/").count > 0, "the log directory's parent is never /")
+        precondition(path.split(separator: "/").count > 0, "the log base is never / (check refuses it)")
         var made: [String] = []
         var parent = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard parent >= 0 else { throw BerthError(.system, "open /: \(Sys.errnoText(errno))", errno: errno) }
