@@ -32,7 +32,8 @@ public enum JobSpecParser {
         try YAMLScreen.check(bytes)
         let root: Node?
         do {
-            root = try Yams.compose(yaml: text, resolver)
+            // The encoding is given: its default reads the whole environment (`YAMS_DEFAULT_ENCODING`) on every call.
+            root = try Yams.compose(yaml: text, resolver, .default, .utf8)
         } catch {
             // The screen has seen the same stream: only a problem it does not look for lands here.
             throw BerthError(.invalidSpec, "the spec is not valid YAML: \(error)")

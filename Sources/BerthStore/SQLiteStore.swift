@@ -329,12 +329,13 @@ public final class SQLiteStore: Store {
 
     public func jobs(tenantID: String?) async throws -> [Job] {
         try await read { db in
+            // A cursor: a row's body is read (and decoded) only when its version is not kept.
             let rows = if let tenantID {
-                try Row.fetchAll(db.cachedStatement(sql: "SELECT body FROM jobs WHERE tenant_id = ? ORDER BY rowid"), arguments: [tenantID])
+                try Row.fetchCursor(db.cachedStatement(sql: "SELECT id, version, body FROM jobs WHERE tenant_id = ? ORDER BY rowid"), arguments: [tenantID])
             } else {
-                try Row.fetchAll(db.cachedStatement(sql: "SELECT body FROM jobs ORDER BY rowid"))
+                try Row.fetchCursor(db.cachedStatement(sql: "SELECT id, version, body FROM jobs ORDER BY rowid"))
             }
-            return try rows.map { try Self.decode($0["body"]) }
+            return try Array(rows.map { try self.decodeJob($0) })
         }
     }
 
