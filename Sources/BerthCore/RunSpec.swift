@@ -19,6 +19,10 @@ public struct RunSpec: Sendable {
     /// Namespaces, the tenant's uid, no capabilities, seccomp. Off only for operators'
     /// measurements (the launch benchmark's baseline row); never from a tenant's request.
     public var sandboxed = true
+    /// A sandboxed run's network: `none` (the default) is a network namespace of its own with
+    /// loopback only; `host` keeps the host's (operators' runs only: the API refuses it to
+    /// tenants). An unsandboxed run has no namespaces, so the host's network whatever this says.
+    public var network = NetworkMode.none
     /// The job gets the caller's own stdin, stdout and stderr (`berth run -t`, for a terminal);
     /// by default they are pipes the shim relays, so the job never holds the caller's files.
     public var terminal = false

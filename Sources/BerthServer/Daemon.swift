@@ -180,6 +180,7 @@ struct RunSpecBuilder: Sendable {
         spec.resources = try Resources(parsing: job.spec.resources)
         spec.timeoutMillis = job.spec.deadlineMillis
         spec.makeWorkingDirectory = true
+        spec.network = job.spec.network
         spec.logs = RunLogs(directory: agent.logDirectory(tenant: tenant.id, job: job.id, run: runID.rawValue), base: agent.logRoot,
                             maxBytes: settings.logMaxBytes, keep: settings.logKeep)
         return spec

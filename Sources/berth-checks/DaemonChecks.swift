@@ -69,7 +69,7 @@ let daemonChecks: [Check] = [
         let handle = first.handle
         let unified = first.cgroup.unifiedPath, directories = first.cgroup.directories
         defer { try? ctx.launcher.removeCheckpoints(spec) }
-        try require(eventually { ShimStatus.read(handle.statusPath)?.state == "running" }, "the job never started")
+        try require(eventually { ShimStatus.read(handle.statusPath)?.state == .running }, "the job never started")
         var stale = handle
         stale.shimStart += 1
         try require(ctx.launcher.adopt(stale) == nil, "a handle with another start time for pid \(handle.shimPID) was adopted")
@@ -106,7 +106,7 @@ let daemonChecks: [Check] = [
         let doomedHandle = doomedRun.handle
         let doomedDirectories = doomedRun.cgroup.directories
         defer { try? ctx.launcher.removeCheckpoints(doomed) }
-        try require(eventually { ShimStatus.read(doomedHandle.statusPath)?.state == "running" }, "the doomed job never started")
+        try require(eventually { ShimStatus.read(doomedHandle.statusPath)?.state == .running }, "the doomed job never started")
         kill(doomedHandle.shimPID, SIGKILL)
         try require(eventually { ctx.launcher.adopt(doomedHandle) == nil }, "the killed shim still looks alive")
         let lost = try ctx.launcher.ended(doomedHandle)
@@ -156,7 +156,7 @@ let daemonChecks: [Check] = [
         defer { try? ctx.launcher.removeCheckpoints(spec) }
         let bound = 4 << 20 + 64 << 10
         var largest = (out: 0, err: 0)
-        while ShimStatus.read(started.statusPath)?.state != "ended" {
+        while ShimStatus.read(started.statusPath)?.state != .ended {
             largest.out = max(largest.out, logFiles(dir, "stdout").values.reduce(0, +))
             largest.err = max(largest.err, logFiles(dir, "stderr").values.reduce(0, +))
             usleep(2_000)
@@ -204,7 +204,7 @@ let daemonChecks: [Check] = [
         let started = try ctx.launcher.start(spec)
         let handle = started.handle
         defer { try? ctx.launcher.removeCheckpoints(spec) }
-        try require(eventually { ShimStatus.read(handle.statusPath)?.state == "running" }, "the job never started")
+        try require(eventually { ShimStatus.read(handle.statusPath)?.state == .running }, "the job never started")
         let running = ShimStatus.read(handle.statusPath)
         // The shim outlives its caller: it holds none of the caller's files, and with log files
         // not even its stdio.
@@ -222,7 +222,7 @@ let daemonChecks: [Check] = [
             try require(status.shimPID == handle.shimPID && status.shimStart == handle.shimStart && handle.shimStart > 0,
                         "the \(state) status names shim \(status.shimPID) started at \(status.shimStart ?? 0); the handle \(handle.shimPID) at \(handle.shimStart)")
         }
-        try require(s.state == "ended" && s.how == "exited" && r.ending == .exited(code: 0), "ended as \(r.ending.summary)")
+        try require(s.state == .ended && s.how == .exited && r.ending == .exited(code: 0), "ended as \(r.ending.summary)")
         try require(!Sys.exists(logs), "a run that wrote nothing made its log directory")
         let json = try JSONEncoder().encode(handle)
         try require(try JSONDecoder().decode(RunHandle.self, from: json) == handle, "the handle does not survive JSON")

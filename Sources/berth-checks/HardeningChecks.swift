@@ -204,7 +204,7 @@ let hardeningChecks: [Check] = [
         spec.timeoutMillis = 10_000
         let started = try ctx.launcher.start(spec)
         var waited = 0
-        while ShimStatus.read(started.statusPath)?.state != "running" && waited < 5_000 { usleep(10_000); waited += 10 }
+        while ShimStatus.read(started.statusPath)?.state != .running && waited < 5_000 { usleep(10_000); waited += 10 }
         let pid = ShimStatus.read(started.statusPath)?.pid ?? 0
         var fields: [String: String] = [:]
         for line in readFile("/proc/\(pid)/status").split(separator: "\n") {
@@ -242,30 +242,49 @@ let hardeningChecks: [Check] = [
         try require(readFile(file) == "precious\nrelayed\n", "the caller's file now holds: \(readFile(file))")
         return "stdout \(link.trimmingCharacters(in: .whitespacesAndNewlines)): the caller's file kept its content, and got the job's output"
     }),
-    ("shim-arguments", { ctx in
+    ("shim-config", { ctx in
+        // The shim reads one versioned document of KEY=VALUE records on fd 3, strictly.
         let place = RunPlace(tenant: try ctx.launcher.tenantID(.default), job: JobID(), run: RunID())
         let cgroup = try ctx.launcher.driver.createRun(place, resources: Resources(), ioDevice: nil)
         defer { ctx.launcher.driver.removeRun(cgroup) }
-        let status = ctx.scratch + "/shim-args-status.json"
-        defer { unlink(status) }
+        let status = ctx.scratch + "/shim-config-status.json"
+        let docPath = ctx.scratch + "/shim-config-doc"
+        defer { unlink(status); unlink(docPath) }
         let ids = "\(place.tenant)/\(place.job)/\(place.run)"
-        let base = "'\(ctx.launcher.shimPath)' --status '\(status)' --cgroup '\(cgroup.unifiedPath)' --ids \(ids)"
-        let noIDs = try shell("'\(ctx.launcher.shimPath)' --status '\(status)' --cgroup '\(cgroup.unifiedPath)' -- /bin/true true", scratch: ctx.scratch)
-        try require(noIDs.status == 125 && noIDs.stderr.contains("--ids") && access(status, F_OK) != 0, "without --ids: exit \(noIDs.status), \(noIDs.stderr)")
-        for (option, value) in [("--uid", "abc"), ("--uid", "0"), ("--uid", "-1"), ("--uid", "4294967295"), ("--gid", " 7"),
-                                ("--timeout-ms", "5s"), ("--nofile", "1e3"), ("--stdio", "tty"), ("--cap", "64"),
-                                ("--ids", "t0/j0/r0"), ("--ids", "\(place.tenant)/\(place.job)"), ("--ids", "\(ids)/r0123456789abcdef"),
-                                ("--ids", "T" + ids.dropFirst()), ("--ids", "\(place.tenant)/\(place.run)/\(place.job)"),
-                                ("--log-max-bytes", "4095"), ("--log-keep", "0"), ("--log-keep", "101")] {
-            let r = try shell("\(base) \(option) '\(value)' -- /bin/true true", scratch: ctx.scratch)
-            try require(r.status == 125 && r.stderr.contains(option), "\(option) '\(value)': exit \(r.status), \(r.stderr)")
-            try require(access(status, F_OK) != 0, "\(option) '\(value)': a status was written, so something ran")
+        let valid: [(String, String)] = [("status", status), ("cgroup", cgroup.unifiedPath), ("ids", ids), ("exec", "/bin/true"), ("arg", "true")]
+        /// Runs the shim on a document; `trailer` is what ends it (a record's NUL, by default).
+        func shim(_ records: [(String, String)], version: String? = "1", argv: String = "", trailer: [UInt8] = []) throws -> (status: Int32, stderr: String) {
+            var bytes: [UInt8] = version.map { Array("berth-shim-config=\($0)".utf8) + [0] } ?? []
+            for (key, value) in records { bytes += Array("\(key)=\(value)".utf8) + [0] }
+            if !trailer.isEmpty { bytes = bytes.dropLast() + trailer }
+            FileManager.default.createFile(atPath: docPath, contents: Data(bytes))
+            return try shell("'\(ctx.launcher.shimPath)' \(argv) 3< '\(docPath)'", scratch: ctx.scratch)
         }
-        let r = try shell("\(base) --oom-control /nonexistent -- /bin/true true", scratch: ctx.scratch)
+        func refused(_ r: (status: Int32, stderr: String), _ mentions: String, _ what: String) throws {
+            try require(r.status == 125 && r.stderr.contains(mentions), "\(what): exit \(r.status), \(r.stderr)")
+            try require(access(status, F_OK) != 0, "\(what): a status was written, so something ran")
+        }
+        try refused(try shim(valid.filter { $0.0 != "ids" }), "ids", "no ids")
+        try refused(try shim(valid, version: "2"), "version 1 only", "version 2")
+        try refused(try shim(valid, version: nil), "berth-shim-config", "no version record")
+        try refused(try shim(valid, trailer: Array("x".utf8)), "NUL", "an unended last record")
+        try refused(try shim(valid + [("memroy", "1")]), "unknown key", "an unknown key")
+        try refused(try shim(valid + [("uid", "7"), ("uid", "8")]), "given twice", "a key given twice")
+        try refused(try shim(valid + [("network", "host")]), "network", "network without a sandbox")
+        try refused(try shim(valid, argv: "r0123456789abcdef"), "usage", "argv naming another run")
+        for (key, value) in [("uid", "abc"), ("uid", "0"), ("uid", "-1"), ("uid", "4294967295"), ("gid", " 7"), ("uid", "+7"),
+                             ("timeout-ms", "5s"), ("nofile", "1e3"), ("stdio", "tty"), ("cap", "64"), ("network", "bridge"),
+                             ("ids", "t0/j0/r0"), ("ids", "\(place.tenant)/\(place.job)"), ("ids", "\(ids)/r0123456789abcdef"),
+                             ("ids", "T" + ids.dropFirst()), ("ids", "\(place.tenant)/\(place.run)/\(place.job)"),
+                             ("log-max-bytes", "4095"), ("log-keep", "0"), ("log-keep", "101"), ("mkcwd", "yes")] {
+            let records = valid.filter { key != "ids" || $0.0 != "ids" } + [(key, value)]
+            try refused(try shim(records), key, "\(key) '\(value)'")
+        }
+        let r = try shim(valid + [("oom-control", "/nonexistent")], argv: place.run.rawValue)
         let s = ShimStatus.read(status)
-        try require(r.status == 0 && s?.how == "launch_failed" && (s?.message ?? "").contains("OOM"), "an OOM registration that fails: \(String(describing: s?.how)) \(s?.message ?? "")")
-        try require(ShimStatus.read(status)?.version == 2 && ShimStatus.read(status)?.run == place.run.rawValue, "the launch_failed status lacks the run's ids")
-        return "no --ids, malformed --ids, uid abc/0/-1/2^32-1, padded numbers, units, 1e3, unknown stdio, cap 64, log sizes out of range refused (125); a failed OOM registration fails the launch"
+        try require(r.status == 0 && s?.how == .launchFailed && (s?.message ?? "").contains("OOM"), "an OOM registration that fails: \(String(describing: s?.how)) \(s?.message ?? "")")
+        try require(s?.version == 2 && s?.run == place.run.rawValue, "the launch_failed status lacks the run's ids")
+        return "refused (125, naming the record): no ids, version 2, no version, an unended record, an unknown key, a key twice, network without a sandbox, argv naming another run, uid abc/0/-1/+7/2^32-1, padded numbers, units, 1e3, unknown stdio or network, cap 64, log sizes out of range; a failed OOM registration fails the launch"
     }),
     ("tenant-ids", { ctx in
         // Ids and uids are allocated and recorded, never derived from the name; a uid the host

@@ -105,7 +105,7 @@ let isolationChecks: [Check] = [
         let started = try ctx.launcher.start(spec)
         var highest = 0
         let pidsFile = started.cgroup.statFiles.first { $0.key == "pids.current" }?.path ?? ""
-        while ShimStatus.read(started.statusPath)?.state != "ended" {
+        while ShimStatus.read(started.statusPath)?.state != .ended {
             if let text = try? String(contentsOfFile: pidsFile, encoding: .utf8), let n = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
                 highest = max(highest, n)
             }
@@ -164,21 +164,21 @@ let isolationChecks: [Check] = [
         let caller = try Subprocess.spawn(args)
         let statusPath = ctx.launcher.statusPath(runID)
         var waited = 0
-        while ShimStatus.read(statusPath)?.state != "running" && waited < 5_000 { usleep(10_000); waited += 10 }
-        try require(ShimStatus.read(statusPath)?.state == "running", "the job never started")
+        while ShimStatus.read(statusPath)?.state != .running && waited < 5_000 { usleep(10_000); waited += 10 }
+        try require(ShimStatus.read(statusPath)?.state == .running, "the job never started")
         kill(caller, SIGKILL)
         var status: Int32 = 0
         waitpid(caller, &status, 0)
         waited = 0
-        while ShimStatus.read(statusPath)?.state != "ended" && waited < 10_000 { usleep(20_000); waited += 20 }
-        guard let s = ShimStatus.read(statusPath), s.state == "ended" else { throw CheckFailure("no ended status after the caller was killed") }
-        try require(s.how == "exited" && s.code == 7, "recorded \(s.how ?? "?") code \(s.code ?? -1), want exited 7")
+        while ShimStatus.read(statusPath)?.state != .ended && waited < 10_000 { usleep(20_000); waited += 20 }
+        guard let s = ShimStatus.read(statusPath), s.state == .ended else { throw CheckFailure("no ended status after the caller was killed") }
+        try require(s.how == .exited && s.code == 7, "recorded \(s.how?.name ?? "?") code \(s.code ?? -1), want exited 7")
         try require(s.cgroupRemoved == true, "the shim did not remove the cgroup")
         return "caller SIGKILLed; shim recorded exit 7 and removed the cgroup"
     }),
 ]
 
-let checks = isolationChecks + sandboxChecks + hardeningChecks + daemonChecks + quotaChecks
+let checks = isolationChecks + sandboxChecks + hardeningChecks + daemonChecks + quotaChecks + networkChecks
 
 enum Subprocess {
     static func spawn(_ argv: [String]) throws -> pid_t {

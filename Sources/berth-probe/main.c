@@ -10,11 +10,25 @@
 //                                        checks as root, outside any sandbox; busybox has no chattr)
 //   berth-probe bind PORT                "bind ok|ERRNO": a TCP socket bound to that port (below 1024
 //                                        needs CAP_NET_BIND_SERVICE)
+//   berth-probe net [--tcp IP:PORT]... [--abstract NAME]... [--serve PORT NAME SECONDS]
+//                                        "interfaces NAME..." (up ones), "loopback ok|ERRNO" (a
+//                                        connection to itself on 127.0.0.1), then "tcp IP:PORT
+//                                        RESULT" and "abstract NAME RESULT" per attempt; --serve
+//                                        listens on 0.0.0.0:PORT and @NAME, prints "serving", then
+//                                        accepts for SECONDS and prints "accepted N"
 //
 // RESULT is "ok", an errno name (EPERM, ENOSYS…), or "killed:SIGNAL". Each attempt runs in a
 // child of its own, so a syscall that gets through cannot change the probe.
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -51,6 +65,8 @@ static const char *errno_name(int e) {
     case ENOKEY: return "ENOKEY"; case EDQUOT: return "EDQUOT"; case ENXIO: return "ENXIO";
     case EAFNOSUPPORT: return "EAFNOSUPPORT"; case EPROTONOSUPPORT: return "EPROTONOSUPPORT";
     case ENOTTY: return "ENOTTY"; case ENOSPC: return "ENOSPC"; case EMFILE: return "EMFILE";
+    case ECONNREFUSED: return "ECONNREFUSED"; case ENETUNREACH: return "ENETUNREACH";
+    case EHOSTUNREACH: return "EHOSTUNREACH"; case ETIMEDOUT: return "ETIMEDOUT"; case EADDRINUSE: return "EADDRINUSE";
     default: { static char buf[32]; snprintf(buf, sizeof(buf), "errno%d", e); return buf; }
     }
 }
@@ -516,8 +532,131 @@ static void check_suid(const char *path) {
     report(parsed && euid == geteuid() && euid != 0, "setuid-gains-nothing", "a setuid-root binary ran with euid %s", parsed ? buf : "(did not run)");
 }
 
+// ---- network ----
+
+// Connects with a 1 s bound: returns 0 or an errno.
+static int connect_within(int fd, const struct sockaddr *addr, socklen_t len) {
+    int flags = fcntl(fd, F_GETFL);
+    fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    if (connect(fd, addr, len) == 0) return 0;
+    if (errno != EINPROGRESS) return errno;
+    struct pollfd p = { fd, POLLOUT, 0 };
+    if (poll(&p, 1, 1000) != 1) return ETIMEDOUT;
+    int err = 0;
+    socklen_t n = sizeof(err);
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &n);
+    return err;
+}
+
+static int tcp_connect(const char *ip, int port) {
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, ip, &a.sin_addr) != 1) return EINVAL;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return errno;
+    int rc = connect_within(fd, (struct sockaddr *)&a, sizeof(a));
+    close(fd);
+    return rc;
+}
+
+static socklen_t abstract_address(struct sockaddr_un *a, const char *name) {
+    memset(a, 0, sizeof(*a));
+    a->sun_family = AF_UNIX;
+    size_t n = strlen(name);
+    if (n > sizeof(a->sun_path) - 1) n = sizeof(a->sun_path) - 1;
+    memcpy(a->sun_path + 1, name, n);   // sun_path[0] = 0: the abstract namespace
+    return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+}
+
+static int abstract_connect(const char *name) {
+    struct sockaddr_un a;
+    socklen_t len = abstract_address(&a, name);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return errno;
+    int rc = connect_within(fd, (struct sockaddr *)&a, len);
+    close(fd);
+    return rc;
+}
+
+// Listens on 0.0.0.0:port and @name for `seconds`, counting what connects.
+static void serve(int port, const char *name, int seconds) {
+    int t = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+    setsockopt(t, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    int u = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un ua;
+    socklen_t ulen = abstract_address(&ua, name);
+    if (bind(t, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(t, 16) != 0
+        || bind(u, (struct sockaddr *)&ua, ulen) != 0 || listen(u, 16) != 0) {
+        printf("serve %s\n", errno_name(errno));
+        return;
+    }
+    printf("serving\n");
+    int accepted = 0;
+    long long end = (long long)time(NULL) + seconds;
+    while ((long long)time(NULL) < end) {
+        struct pollfd p[2] = { { t, POLLIN, 0 }, { u, POLLIN, 0 } };
+        if (poll(p, 2, 200) <= 0) continue;
+        for (int i = 0; i < 2; i++) {
+            if (!(p[i].revents & POLLIN)) continue;
+            int c = accept4(p[i].fd, NULL, NULL, SOCK_CLOEXEC);
+            if (c >= 0) { accepted++; close(c); }
+        }
+    }
+    printf("accepted %d\n", accepted);
+}
+
+static int net_probe(int argc, char **argv) {
+    struct if_nameindex *names = if_nameindex();
+    printf("interfaces");
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    for (struct if_nameindex *n = names; n && n->if_index; n++) {
+        struct ifreq ifr;
+        memset(&ifr, 0, sizeof(ifr));
+        snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", n->if_name);
+        if (ioctl(s, SIOCGIFFLAGS, &ifr) == 0 && (ifr.ifr_flags & IFF_UP)) printf(" %s", n->if_name);
+    }
+    printf("\n");
+    if (names) if_freenameindex(names);
+    // Loopback of its own works: a listener on an ephemeral port, then a connection to it.
+    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t alen = sizeof(a);
+    int rc = bind(l, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(l, 1) == 0 && getsockname(l, (struct sockaddr *)&a, &alen) == 0
+             ? tcp_connect("127.0.0.1", ntohs(a.sin_port)) : errno;
+    printf("loopback %s\n", rc == 0 ? "ok" : errno_name(rc));
+    close(l);
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--tcp") == 0 && i + 1 < argc) {
+            char ip[64];
+            snprintf(ip, sizeof(ip), "%s", argv[++i]);
+            char *colon = strrchr(ip, ':');
+            if (!colon) continue;
+            *colon = 0;
+            int err = tcp_connect(ip, atoi(colon + 1));
+            printf("tcp %s:%s %s\n", ip, colon + 1, err == 0 ? "ok" : errno_name(err));
+        } else if (strcmp(argv[i], "--abstract") == 0 && i + 1 < argc) {
+            int err = abstract_connect(argv[++i]);
+            printf("abstract %s %s\n", argv[i], err == 0 ? "ok" : errno_name(err));
+        } else if (strcmp(argv[i], "--serve") == 0 && i + 3 < argc) {
+            serve(atoi(argv[i + 1]), argv[i + 2], atoi(argv[i + 3]));
+            i += 3;
+        }
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc >= 2 && strcmp(argv[1], "net") == 0) return net_probe(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "whoami") == 0) { printf("euid %u", geteuid()); return 0; }
     if (argc == 4 && strcmp(argv[1], "immutable") == 0) {
         int fd = open(argv[3], O_RDONLY | O_NOFOLLOW);

@@ -7,47 +7,45 @@
 // rmdir with retry) and writes the outcome to a status file by write + rename. It keeps
 // working if every Berth process dies, so the status survives them.
 //
-// Usage:
-//   berth-shim --status FILE --cgroup DIR --ids TENANT/JOB/RUN [--join FILE]... [--oom-control DIR]
-//              [--stat NAME=FILE]... [--rmdir DIR]... [--timeout-ms N] [--grace-ms N]
-//              [--stuck-ms N] [--stdio relay|inherit] [--log-dir DIR --log-base BASE
-//              [--log-max-bytes N] [--log-keep K]] [--cwd DIR [--mkcwd]] [--fork] [sandbox options]
-//              -- PATH ARGV0 ARGS...
+// Usage: berth-shim [RUN], with its configuration on fd 3: one versioned document of
+// KEY=VALUE records (config.c reads it; berth_shim_contract.h lists the keys). argv only
+// names the run, for `ps`.
 //
-// --ids names the run (`t`, `j` and `r` each followed by 16 hex digits); every status the shim
+// `ids` names the run (`t`, `j` and `r` each followed by 16 hex digits); every status the shim
 // writes carries them, with the run's cgroup and the shim's own start time (field 22 of
 // /proc/self/stat, in clock ticks), so that any later process can re-adopt the run from the
 // status file alone and tell this shim from a process that reused its pid.
 //
-// Sandbox options (see sandbox.h): --uid N --gid N --nofile N --seccomp FILE --cap N, and with
-// --newroot DIR the run's namespaces: --tmpfs PATH, --tmpfs-size BYTES, --mask PATH,
-// --bind SRC=DST, --hostname NAME. Every number is parsed strictly: anything else is refused.
+// Sandbox keys (see sandbox.h): uid, gid, nofile, seccomp, cap, and with `newroot` the run's
+// namespaces: tmpfs, tmpfs-size, mask, bind, hostname, network. Every number is parsed
+// strictly: anything else is refused.
 //
-// --stdio relay (the default): the job's stdin, stdout and stderr are pipes the shim relays
-// to and from its own, so the job never holds the caller's terminal or files. --stdio inherit
+// stdio relay (the default): the job's stdin, stdout and stderr are pipes the shim relays
+// to and from its own, so the job never holds the caller's terminal or files. stdio inherit
 // hands the shim's own fds to the job (`berth run -t`).
 //
-// --log-dir (relay mode only): the job's stdout and stderr go to DIR/stdout.log and
-// DIR/stderr.log instead of the shim's own fds, and its stdin is /dev/null. BASE, DIR or an
+// log-dir (relay mode only): the job's stdout and stderr go to DIR/stdout.log and
+// DIR/stderr.log instead of the shim's own fds, and its stdin is /dev/null. log-base, DIR or an
 // ancestor of it, must be a directory of the shim's own uid that no one else may write (the
 // launcher makes it); the shim makes the levels below it (each 0700) and each file when the
 // job first writes: a silent run makes nothing.
-// A file that would pass --log-max-bytes (default 10 MiB) is rotated: stdout.log.1 is the
-// newest rotated file, at most K files are kept per stream (--log-keep, default 3: the live
+// A file that would pass log-max-bytes (default 10 MiB) is rotated: stdout.log.1 is the
+// newest rotated file, at most K files are kept per stream (log-keep, default 3: the live
 // one and K-1 rotated), so a stream never takes more than K × N bytes. The shim keeps
 // draining whatever happens to the files: bytes it cannot write are dropped, never waited on.
 //
-// --mkcwd: the job makes its working directory (mkdir -p, as the tenant, after the mounts and
-// after dropping its privileges, before chdir). Only inside a --tmpfs of the sandbox: the
+// mkcwd: the job makes its working directory (mkdir -p, as the tenant, after the mounts and
+// after dropping its privileges, before chdir). Only inside a tmpfs of the sandbox: the
 // run's private /tmp, which starts empty.
 //
-// --cgroup is the run's cgroup v2 directory (cgroup.kill, cgroup.events, cgroup.procs live
-// there); --join names v1 cgroup.procs files the child enters before exec (hybrid hosts);
-// --oom-control is a v1 memory cgroup whose OOM kill ends the whole run (oom.group emulation).
+// `cgroup` is the run's cgroup v2 directory (cgroup.kill, cgroup.events, cgroup.procs live
+// there); `join` names v1 cgroup.procs files the child enters before exec (hybrid hosts);
+// `oom-control` is a v1 memory cgroup whose OOM kill ends the whole run (oom.group emulation).
 //
-// With --newroot, the cloned child is PID 1 of the run's PID namespace: it builds the mount
-// tree, then forks the job and stays as its init (sandbox_init), in this same binary, so no
-// other exec is paid.
+// With `newroot`, the cloned child is PID 1 of the run's PID namespace (and, unless `network`
+// is host, of its own network namespace, loopback only): it waits for the shim's go, builds
+// the mount tree, then forks the job and stays as its init (sandbox_init), in this same
+// binary, so no other exec is paid.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -68,34 +66,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "berth_shim_contract.h"
 #include "berth_sys.h"
+#include "config.h"
 #include "no_swift_runtime.h"
 #include "sandbox.h"
 
-#define MAX_LIST 16
 #define STAT_CAP 8192
-
-enum how { HOW_EXITED, HOW_SIGNALED, HOW_TIMEOUT, HOW_STOPPED, HOW_EXEC_FAILED, HOW_LAUNCH_FAILED };
-static const char *how_names[] = {"exited", "signaled", "timeout", "stopped", "exec_failed", "launch_failed"};
-
-struct config {
-    const char *status, *cgroup, *oom_control, *cwd, *log_dir, *log_base;
-    char tenant[18], job[18], run[18];   // --ids, checked: `t`, `j`, `r` and 16 hex digits
-    long long log_max;   // --log-max-bytes: a log file is rotated before it would pass this
-    int log_keep;        // --log-keep: files kept per stream, the live one included
-    int mkcwd;           // --mkcwd: the job makes its working directory
-    const char *joins[MAX_LIST]; int njoins;
-    const char *stat_names[MAX_LIST * 2]; const char *stat_paths[MAX_LIST * 2]; int nstats;
-    const char *rmdirs[MAX_LIST]; int nrmdirs;
-    long long timeout_ms, grace_ms;
-    long long stuck_ms;   // how long after cgroup.kill a run may take to empty before it is reported stuck
-    int relay;       // the job's stdio are pipes the shim relays (default), not the shim's own fds
-    int fork_only;   // --fork: take the path for kernels without clone3 (tests prove it this way)
-    char **argv;   // argv[0] is the path to exec, argv[1..] the job's argv
-};
-
-static struct config cfg = { .timeout_ms = -1, .grace_ms = 10000, .stuck_ms = 5000, .relay = 1,
-                             .log_max = -1, .log_keep = -1 };
 
 // The memory /proc/PID/cmdline shows: the run's init overwrites it, so a job looking at
 // PID 1 sees "berth-init", not Berth's host paths.
@@ -119,142 +96,13 @@ static void die_usage(const char *what) {
     exit(125);
 }
 
-// A decimal number in [min, max], all of `v` and nothing else; anything else ends the shim.
-static long long number(const char *option, const char *v, long long min, long long max) {
-    char *end = NULL;
-    errno = 0;
-    long long n = strtoll(v, &end, 10);
-    if (errno != 0 || end == v || *end != 0 || v[0] == '+' || v[0] == ' ' || n < min || n > max) {
-        fprintf(stderr, "berth-shim: %s: want a decimal number from %lld to %lld, got '%s'\n", option, min, max, v);
-        exit(125);
-    }
-    return n;
-}
-
-// `prefix` then 16 hex digits (lowercase only for a tenant id, as the Swift side makes them).
-static int is_id(const char *s, size_t n, char prefix, int lowercase_only) {
-    if (n != 17 || s[0] != prefix) return 0;
-    for (size_t i = 1; i < n; i++) {
-        char c = s[i];
-        int ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (!lowercase_only && c >= 'A' && c <= 'F');
-        if (!ok) return 0;
-    }
-    return 1;
-}
-
-// --ids TENANT/JOB/RUN: exactly three ids, each of its own shape; anything else ends the shim.
-static void parse_ids(const char *v) {
-    const char *a = strchr(v, '/'), *b = a ? strchr(a + 1, '/') : NULL;
-    if (!a || !b || strchr(b + 1, '/')
-        || !is_id(v, (size_t)(a - v), 't', 1) || !is_id(a + 1, (size_t)(b - a - 1), 'j', 0) || !is_id(b + 1, strlen(b + 1), 'r', 0)) {
-        fprintf(stderr, "berth-shim: --ids: want TENANT/JOB/RUN, each t, j or r and 16 hex digits, got '%s'\n", v);
-        exit(125);
-    }
-    memcpy(cfg.tenant, v, 17);
-    memcpy(cfg.job, a + 1, 17);
-    memcpy(cfg.run, b + 1, 17);
-}
-
-// A path without "." or ".." components: the shim makes it (--mkcwd) as the tenant.
-static int plain_path(const char *p) {
-    if (p[0] != '/') return 0;
-    for (const char *c = p; *c; c++) {
-        if (c[0] != '/') continue;
-        if (c[1] == '.' && (c[2] == '/' || c[2] == 0)) return 0;
-        if (c[1] == '.' && c[2] == '.' && (c[3] == '/' || c[3] == 0)) return 0;
-    }
-    return 1;
-}
-
-static void parse_args(int argc, char **argv) {
-    int i = 1;
-    for (; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--") == 0) { i++; break; }
-        if (i + 1 >= argc) die_usage("missing value after an option");
-        const char *v = argv[++i];
-        if (strcmp(a, "--status") == 0) cfg.status = v;
-        else if (strcmp(a, "--cgroup") == 0) cfg.cgroup = v;
-        else if (strcmp(a, "--oom-control") == 0) cfg.oom_control = v;
-        else if (strcmp(a, "--cwd") == 0) cfg.cwd = v;
-        else if (strcmp(a, "--timeout-ms") == 0) cfg.timeout_ms = number(a, v, 0, 1000LL * 1000 * 1000 * 1000);
-        else if (strcmp(a, "--grace-ms") == 0) cfg.grace_ms = number(a, v, 0, 1000LL * 1000 * 1000 * 1000);
-        else if (strcmp(a, "--stuck-ms") == 0) cfg.stuck_ms = number(a, v, 0, 1000LL * 1000 * 1000);
-        else if (strcmp(a, "--fork") == 0) { cfg.fork_only = 1; i--; }
-        else if (strcmp(a, "--mkcwd") == 0) { cfg.mkcwd = 1; i--; }
-        else if (strcmp(a, "--ids") == 0) parse_ids(v);
-        else if (strcmp(a, "--log-dir") == 0) cfg.log_dir = v;
-        else if (strcmp(a, "--log-base") == 0) cfg.log_base = v;
-        else if (strcmp(a, "--log-max-bytes") == 0) cfg.log_max = number(a, v, 4096, 1LL << 50);
-        else if (strcmp(a, "--log-keep") == 0) cfg.log_keep = (int)number(a, v, 1, 100);
-        else if (strcmp(a, "--stdio") == 0) {
-            if (strcmp(v, "relay") == 0) cfg.relay = 1;
-            else if (strcmp(v, "inherit") == 0) cfg.relay = 0;
-            else die_usage("--stdio: want relay or inherit");
-        }
-        // Never root, never -1 (which the kernel reads as "unchanged").
-        else if (strcmp(a, "--uid") == 0) sb.uid = number(a, v, 1, 4294967294LL);
-        else if (strcmp(a, "--gid") == 0) sb.gid = number(a, v, 1, 4294967294LL);
-        else if (strcmp(a, "--nofile") == 0) sb.nofile = (unsigned long)number(a, v, 1, 1 << 20);
-        else if (strcmp(a, "--tmpfs-size") == 0) sb.tmpfs_size = number(a, v, 4096, 1LL << 50);
-        else if (strcmp(a, "--cap") == 0) sb.ambient |= 1ULL << number(a, v, 0, 63);
-        else if (strcmp(a, "--hostname") == 0) sb.hostname = v;
-        else if (strcmp(a, "--newroot") == 0) { sb.newroot = v; sb.enabled = 1; }
-        else if (strcmp(a, "--seccomp") == 0) {
-            const char *why = "";
-            if (sandbox_load_filter(v, &why) != 0) {
-                fprintf(stderr, "berth-shim: the seccomp program %s cannot be loaded as it is: %s\n", v, why);
-                exit(125);
-            }
-        } else if (strcmp(a, "--tmpfs") == 0) {
-            if (sb.ntmpfs == SANDBOX_MAX) die_usage("too many --tmpfs");
-            sb.tmpfs[sb.ntmpfs++] = v;
-        } else if (strcmp(a, "--mask") == 0) {
-            if (sb.nmasks == SANDBOX_MAX) die_usage("too many --mask");
-            sb.masks[sb.nmasks++] = v;
-        } else if (strcmp(a, "--bind") == 0) {
-            const char *eq = strchr(v, '=');
-            if (!eq || sb.nbinds == SANDBOX_MAX) die_usage("bad --bind");
-            sb.bind_src[sb.nbinds] = strndup(v, (size_t)(eq - v));
-            sb.bind_dst[sb.nbinds++] = eq + 1;
-        } else if (strcmp(a, "--join") == 0) {
-            if (cfg.njoins == MAX_LIST) die_usage("too many --join");
-            cfg.joins[cfg.njoins++] = v;
-        } else if (strcmp(a, "--rmdir") == 0) {
-            if (cfg.nrmdirs == MAX_LIST) die_usage("too many --rmdir");
-            cfg.rmdirs[cfg.nrmdirs++] = v;
-        } else if (strcmp(a, "--stat") == 0) {
-            const char *eq = strchr(v, '=');
-            if (!eq || cfg.nstats == MAX_LIST * 2) die_usage("bad --stat");
-            cfg.stat_names[cfg.nstats] = strndup(v, (size_t)(eq - v));
-            cfg.stat_paths[cfg.nstats++] = eq + 1;
-        } else die_usage("unknown option");
-    }
-    if (!cfg.status || !cfg.cgroup || !cfg.run[0] || i + 1 >= argc) die_usage("need --status, --cgroup, --ids and -- PATH ARGV0");
-    if (!cfg.log_dir && (cfg.log_max >= 0 || cfg.log_keep >= 0)) die_usage("--log-max-bytes and --log-keep need --log-dir");
-    if (cfg.log_dir && !cfg.relay) die_usage("--log-dir: the job's output goes to files only with --stdio relay");
-    if (!cfg.log_dir != !cfg.log_base) die_usage("--log-dir and --log-base go together");
-    if (cfg.log_max < 0) cfg.log_max = 10LL << 20;
-    if (cfg.log_keep < 0) cfg.log_keep = 3;
-    if (cfg.mkcwd) {
-        int inside = 0;
-        for (int t = 0; cfg.cwd && t < sb.ntmpfs; t++) {
-            size_t n = strlen(sb.tmpfs[t]);
-            if (strncmp(cfg.cwd, sb.tmpfs[t], n) == 0 && (cfg.cwd[n] == 0 || cfg.cwd[n] == '/')) inside = 1;
-        }
-        if (!sb.enabled || !inside || !plain_path(cfg.cwd))
-            die_usage("--mkcwd: --cwd must be a plain path inside a --tmpfs of the sandbox (--newroot)");
-    }
-    cfg.argv = &argv[i];
-}
-
 // ---- the child: raw syscalls only, in DESIGN.md's order, then exec ----
 
 struct child_error { int step; int err; char detail[48]; };
 
 static void child_fail(int pipe_fd, int step) {
     struct child_error e = { step, errno, "" };
-    if (step == 3) strncpy(e.detail, sandbox_operation, sizeof(e.detail) - 1);
+    if (step == BERTH_STEP_NAMESPACES) strncpy(e.detail, sandbox_operation, sizeof(e.detail) - 1);
     (void)!write(pipe_fd, &e, sizeof(e));
     _exit(127);
 }
@@ -269,35 +117,31 @@ static int write_str(const char *path, const char *s) {
     return n < 0 ? -1 : 0;
 }
 
-static const char *const step_names[] = {
-    "", "signals and v1 cgroups", "session and rlimits", "namespaces and mounts",
-    "groups", "capabilities and uid", "working directory and fds", "no_new_privs and seccomp", "exec",
-};
 
 // The job's own process: steps 4 to 7, then exec.
 static void job_exec(int pipe_fd) {
     sigset_t none;
     sigemptyset(&none);
-    if (sigprocmask(SIG_SETMASK, &none, NULL) != 0) child_fail(pipe_fd, 1);
+    if (sigprocmask(SIG_SETMASK, &none, NULL) != 0) child_fail(pipe_fd, BERTH_STEP_SIGNALS);
     int step;
     // 4. setgroups, setresgid; 5. bounding set, setresuid, capset to zero
     if (sandbox_drop_privileges(&step) != 0) child_fail(pipe_fd, step);
     // 6. chdir (making the directory first with --mkcwd: in the run's own tmpfs, as the
     //    tenant, so it is the tenant's), then mark every fd above stderr close-on-exec
-    if (cfg.mkcwd && sandbox_mkdirs(cfg.cwd, 0755) != 0) child_fail(pipe_fd, 6);
-    if (cfg.cwd && chdir(cfg.cwd) != 0) child_fail(pipe_fd, 6);
+    if (cfg.mkcwd && sandbox_mkdirs(cfg.cwd, 0755) != 0) child_fail(pipe_fd, BERTH_STEP_WORKDIR);
+    if (cfg.cwd && chdir(cfg.cwd) != 0) child_fail(pipe_fd, BERTH_STEP_WORKDIR);
     if (berth_close_range_cloexec(3) != 0) {
         // Kernels before 5.11 have no CLOSE_RANGE_CLOEXEC: mark each fd up to the limit.
         struct rlimit files;
-        if (getrlimit(RLIMIT_NOFILE, &files) != 0) child_fail(pipe_fd, 6);
+        if (getrlimit(RLIMIT_NOFILE, &files) != 0) child_fail(pipe_fd, BERTH_STEP_WORKDIR);
         rlim_t top = files.rlim_cur == RLIM_INFINITY || files.rlim_cur > (1 << 20) ? (1 << 20) : files.rlim_cur;
         for (rlim_t fd = 3; fd < top; fd++)
-            if (fcntl((int)fd, F_SETFD, FD_CLOEXEC) != 0 && errno != EBADF) child_fail(pipe_fd, 6);
+            if (fcntl((int)fd, F_SETFD, FD_CLOEXEC) != 0 && errno != EBADF) child_fail(pipe_fd, BERTH_STEP_WORKDIR);
     }
     // 7. no_new_privs, seccomp, then exec
-    if (sandbox_lock() != 0) child_fail(pipe_fd, 7);
-    execve(cfg.argv[0], &cfg.argv[1], environ);
-    child_fail(pipe_fd, 8);   // reported as step 8, so a failed exec is told from a failed setup
+    if (sandbox_lock() != 0) child_fail(pipe_fd, BERTH_STEP_SECCOMP);
+    execve(cfg.exec, (char *const *)cfg.argv.items, environ);
+    child_fail(pipe_fd, BERTH_STEP_EXEC);   // its own step, so a failed exec is told from a failed setup
 }
 
 // The job's ends of the relayed stdio pipes: stdin's read end, stdout's and stderr's write ends.
@@ -309,39 +153,46 @@ static int job_stdio[3] = {-1, -1, -1};
 // holds its only read end): poll shows POLLERR on the write end, and the child leaves. (Its
 // pid cannot tell: the shim is outside the run's PID namespace.)
 static void die_with_the_shim(int pipe_fd) {
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) child_fail(pipe_fd, 1);
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) child_fail(pipe_fd, BERTH_STEP_SIGNALS);
     struct pollfd p = { pipe_fd, POLLOUT, 0 };
     if (poll(&p, 1, 0) < 0 || (p.revents & POLLERR)) _exit(137);
 }
 
 // The cloned child. Without a sandbox it becomes the job; with one it is PID 1 of the run.
-static void child_setup(int pipe_fd, int status_fd, const char *extra_join) {
+static void child_setup(int pipe_fd, int status_fd, int go_fd, const char *extra_join) {
     // 1. reset signals, and join the v1 cgroups (hybrid)
     struct sigaction dfl;
     memset(&dfl, 0, sizeof(dfl));
     dfl.sa_handler = SIG_DFL;
     for (int s = 1; s < NSIG; s++) sigaction(s, &dfl, NULL);
     die_with_the_shim(pipe_fd);
-    if (extra_join && write_str(extra_join, "0") != 0) child_fail(pipe_fd, 1);
-    for (int i = 0; i < cfg.njoins; i++)
-        if (write_str(cfg.joins[i], "0") != 0) child_fail(pipe_fd, 1);
+    // The shim's go: its setup from outside (the run's network) is done. EOF instead means the
+    // shim failed it, and reports that itself.
+    char go;
+    ssize_t got;
+    do { got = read(go_fd, &go, 1); } while (got < 0 && errno == EINTR);
+    if (got != 1) _exit(125);
+    close(go_fd);
+    if (extra_join && write_str(extra_join, "0") != 0) child_fail(pipe_fd, BERTH_STEP_SIGNALS);
+    for (int i = 0; i < cfg.joins.count; i++)
+        if (write_str(cfg.joins.items[i], "0") != 0) child_fail(pipe_fd, BERTH_STEP_SIGNALS);
     // 2. setsid (no controlling terminal), the relayed stdio, then rlimits
-    if (setsid() < 0) child_fail(pipe_fd, 2);
+    if (setsid() < 0) child_fail(pipe_fd, BERTH_STEP_SESSION);
     for (int fd = 0; fd < 3; fd++)
-        if (job_stdio[fd] >= 0 && dup2(job_stdio[fd], fd) != fd) child_fail(pipe_fd, 2);
+        if (job_stdio[fd] >= 0 && dup2(job_stdio[fd], fd) != fd) child_fail(pipe_fd, BERTH_STEP_SESSION);
     for (int fd = 0; fd < 3; fd++)
         if (job_stdio[fd] > 2) close(job_stdio[fd]);
     struct rlimit core = {0, 0};
-    if (setrlimit(RLIMIT_CORE, &core) != 0) child_fail(pipe_fd, 2);
+    if (setrlimit(RLIMIT_CORE, &core) != 0) child_fail(pipe_fd, BERTH_STEP_SESSION);
     if (!sb.enabled) job_exec(pipe_fd);
     // 3. mounts, inside the namespaces clone3 created
-    if (sandbox_enter() != 0) child_fail(pipe_fd, 3);
+    if (sandbox_enter() != 0) child_fail(pipe_fd, BERTH_STEP_NAMESPACES);
     sigset_t all;
     sigfillset(&all);
     sigprocmask(SIG_BLOCK, &all, NULL);
     sandbox_operation = "fork the job";
     pid_t job = fork();
-    if (job < 0) child_fail(pipe_fd, 3);
+    if (job < 0) child_fail(pipe_fd, BERTH_STEP_NAMESPACES);
     if (job == 0) job_exec(pipe_fd);
     memset(arg_area, 0, arg_area_len);
     snprintf(arg_area, arg_area_len, "berth-init");
@@ -349,7 +200,7 @@ static void child_setup(int pipe_fd, int status_fd, const char *extra_join) {
     if (sandbox_init_lock() != 0) {
         kill(job, SIGKILL);
         sandbox_operation = "the run's init: drop its privileges";
-        child_fail(pipe_fd, 3);
+        child_fail(pipe_fd, BERTH_STEP_NAMESPACES);
     }
     close(pipe_fd);                 // the job holds it until its exec closes it
     sandbox_init(job, status_fd);
@@ -370,8 +221,8 @@ static void json_string(FILE *f, const char *s, size_t n) {
 }
 
 struct outcome {
-    const char *state;   // "running" or "ended"
-    enum how how;
+    enum berth_run_state state;
+    enum berth_how how;
     int code, sig, err, step;
     pid_t pid;
     long long started_ns, ended_ns;
@@ -390,15 +241,15 @@ static void collect_stats(void) {
     if (!f) return;
     fputc('{', f);
     int first = 1;
-    for (int i = 0; i < cfg.nstats; i++) {
-        int fd = open(cfg.stat_paths[i], O_RDONLY | O_CLOEXEC);
+    for (int i = 0; i < cfg.stat_paths.count; i++) {
+        int fd = open(cfg.stat_paths.items[i], O_RDONLY | O_CLOEXEC);
         if (fd < 0) continue;
         ssize_t n = read(fd, buf, sizeof(buf));
         close(fd);
         if (n < 0) continue;
         if (!first) fputc(',', f);
         first = 0;
-        json_string(f, cfg.stat_names[i], strlen(cfg.stat_names[i]));
+        json_string(f, cfg.stat_names.items[i], strlen(cfg.stat_names.items[i]));
         fputc(':', f);
         json_string(f, buf, (size_t)n);
     }
@@ -441,14 +292,14 @@ static int write_status(const struct outcome *o) {
     if (!f) return -1;
     // Version 2: self-contained, so a process that did not start the run can re-adopt it.
     fprintf(f, "{\"version\":2,\"state\":\"%s\",\"tenant\":\"%s\",\"job\":\"%s\",\"run\":\"%s\",\"cgroup\":",
-            o->state, cfg.tenant, cfg.job, cfg.run);
+            berth_run_state_name(o->state), cfg.tenant, cfg.job, cfg.run);
     json_string(f, cfg.cgroup, strlen(cfg.cgroup));
     fprintf(f, ",\"shim_pid\":%d,\"shim_start\":%llu,\"pid\":%d,\"started_ns\":%lld",
             shim_pid, shim_start, o->pid, o->started_ns);
-    if (strcmp(o->state, "ended") == 0) {
+    if (o->state == BERTH_STATE_ENDED) {
         fprintf(f, ",\"how\":\"%s\",\"code\":%d,\"signal\":%d,\"errno\":%d,\"step\":%d,\"ended_ns\":%lld,"
                    "\"stuck\":%s,\"cgroup_removed\":%s,\"oom_group_kill\":%s",
-                how_names[o->how], o->code, o->sig, o->err, o->step, o->ended_ns,
+                berth_how_name(o->how), o->code, o->sig, o->err, o->step, o->ended_ns,
                 o->stuck ? "true" : "false", o->cgroup_removed ? "true" : "false",
                 o->oom_group_kill ? "true" : "false");
         if (o->message) { fputs(",\"message\":", f); json_string(f, o->message, strlen(o->message)); }
@@ -525,13 +376,13 @@ static int wait_empty(long long ms) {
 
 static int remove_cgroups(void) {
     int ok = 1;
-    for (int i = 0; i < cfg.nrmdirs; i++) {
+    for (int i = 0; i < cfg.rmdirs.count; i++) {
         // A just-emptied cgroup can answer EBUSY for a moment: retry with a growing pause,
         // 0.1 ms doubling to 50 ms, about 2 s in all.
         int removed = 0;
         long pause_ns = 100 * 1000;
         for (int attempt = 0; attempt < 50; attempt++) {
-            if (rmdir(cfg.rmdirs[i]) == 0 || errno == ENOENT) { removed = 1; break; }
+            if (rmdir(cfg.rmdirs.items[i]) == 0 || errno == ENOENT) { removed = 1; break; }
             if (errno != EBUSY) break;
             struct timespec ts = {0, pause_ns};
             nanosleep(&ts, NULL);
@@ -752,8 +603,8 @@ static void finish(struct outcome *o, long long empty_within_ms) {
     o->ended_ns = realtime_ns();
     // What the job wrote last still reaches the caller, within a bound: a second after a run
     // that ended by itself, a moment after one Berth stopped (its timeout holds).
-    relay_drain(o->stuck ? 0 : o->how == HOW_TIMEOUT || o->how == HOW_STOPPED ? 100 : 1000);
-    o->state = "ended";
+    relay_drain(o->stuck ? 0 : o->how == BERTH_HOW_TIMEOUT || o->how == BERTH_HOW_STOPPED ? 100 : 1000);
+    o->state = BERTH_STATE_ENDED;
     collect_stats();
     o->cgroup_removed = !o->stuck && remove_cgroups();
     if (write_status(o) != 0) { perror("berth-shim: status"); exit(125); }
@@ -790,11 +641,11 @@ static int oom_eventfd(void) {
 // empty cgroup: never a hierarchy's root (which has no cgroup.events), never a shared one.
 static void check_run_cgroup(void) {
     if (access(cg_file("cgroup.events"), F_OK) != 0)
-        die_usage("--cgroup must be a run's own cgroup, not a hierarchy's root");
+        die_usage("cgroup must be a run's own cgroup, not a hierarchy's root");
     FILE *f = fopen(cg_file("cgroup.procs"), "re");
     int pid, busy = f && fscanf(f, "%d", &pid) == 1;
     if (f) fclose(f);
-    if (busy) die_usage("--cgroup already holds processes; a run's cgroup must be new and empty");
+    if (busy) die_usage("cgroup already holds processes; a run's cgroup must be new and empty");
 }
 
 // Creates the job's stdio pipes: the job's ends go to `job_stdio`, the shim's to `relays`.
@@ -822,10 +673,11 @@ static int make_relays(void) {
     return 0;
 }
 
+static void launch_failed(struct outcome *o, const char *message) __attribute__((noreturn));
 static void launch_failed(struct outcome *o, const char *message) {
     o->err = errno;
     o->message = message;
-    o->how = HOW_LAUNCH_FAILED;
+    o->how = BERTH_HOW_LAUNCH_FAILED;
     finish(o, cfg.stuck_ms);
 }
 
@@ -841,19 +693,21 @@ static void close_inherited_fds(void) {
     for (rlim_t fd = 3; fd < top; fd++) close((int)fd);
 }
 
-int main(int argc, char **argv) {
-    close_inherited_fds();
-    arg_area = argv[0];
-    arg_area_len = (size_t)(argv[argc - 1] + strlen(argv[argc - 1]) - argv[0]);
-    parse_args(argc, argv);
-    check_run_cgroup();
-    shim_pid = getpid();
-    shim_start = own_start_ticks();
+// What main's steps share: the outcome so far and the fds that tie the shim to its child.
+struct run {
     struct outcome o;
-    memset(&o, 0, sizeof(o));
-    o.state = "running";
-    o.started_ns = realtime_ns();
+    int sfd;              // signalfd: SIGCHLD, SIGINT, SIGTERM, SIGHUP
+    int efd;              // the v1 memory cgroup's OOM eventfd; -1 without
+    int errpipe[2];       // child → shim: a failed setup step (struct child_error), EOF on exec
+    int statuspipe[2];    // the run's init → shim: the job's wait status
+    int gopipe[2];        // shim → child: one byte once the run's namespaces are ready for it
+    pid_t pid;            // the child: the job, or the run's init
+    int pidfd;
+    long long started;
+};
 
+// Signals, pipes, log files, stdio relays, OOM events: everything before the child exists.
+static void prepare(struct run *r) {
     sigset_t mask;
     sigemptyset(&mask);
     sigaddset(&mask, SIGCHLD);
@@ -862,90 +716,108 @@ int main(int argc, char **argv) {
     sigaddset(&mask, SIGHUP);
     sigprocmask(SIG_BLOCK, &mask, NULL);
     signal(SIGPIPE, SIG_IGN);
-    int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-    if (sfd < 0) launch_failed(&o, "signalfd failed");
-
-    int errpipe[2], statuspipe[2];
-    if (pipe2(errpipe, O_CLOEXEC) != 0 || pipe2(statuspipe, O_CLOEXEC | O_NONBLOCK) != 0) launch_failed(&o, "pipe2 failed");
-    if (cfg.log_dir && open_logs() != 0) launch_failed(&o, "cannot open the run's log files (--log-dir must be a directory of root's that no one else may write)");
-    if (cfg.relay && make_relays() != 0) launch_failed(&o, "cannot make the job's stdio pipes");
+    r->sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (r->sfd < 0) launch_failed(&r->o, "signalfd failed");
+    if (pipe2(r->errpipe, O_CLOEXEC) != 0 || pipe2(r->statuspipe, O_CLOEXEC | O_NONBLOCK) != 0 || pipe2(r->gopipe, O_CLOEXEC) != 0)
+        launch_failed(&r->o, "pipe2 failed");
+    if (cfg.log_dir && open_logs() != 0) launch_failed(&r->o, "cannot open the run's log files (log-dir must be a directory of root's that no one else may write)");
+    if (cfg.relay && make_relays() != 0) launch_failed(&r->o, "cannot make the job's stdio pipes");
     if (cfg.log_dir) {
         // The job's output goes to files: the shim lets go of its caller's stdio too, so a
         // caller (a daemon, its supervisor's pipes) is never held open by a run that outlives it.
         // What goes wrong from here is in the status file.
         int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-        if (null < 0) launch_failed(&o, "cannot open /dev/null");
-        for (int fd = 0; fd < 3; fd++) if (dup2(null, fd) != fd) launch_failed(&o, "cannot point the shim's stdio at /dev/null");
+        if (null < 0) launch_failed(&r->o, "cannot open /dev/null");
+        for (int fd = 0; fd < 3; fd++) if (dup2(null, fd) != fd) launch_failed(&r->o, "cannot point the shim's stdio at /dev/null");
         if (null > 2) close(null);
     }
     // oom.group emulation on v1 is part of the run's limits: if it cannot be set up, no job starts.
-    int efd = oom_eventfd();
-    if (cfg.oom_control && efd < 0) launch_failed(&o, "cannot register for the v1 memory cgroup's OOM events");
-    int cgfd = open(cfg.cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (cgfd < 0) launch_failed(&o, "cannot open the run's cgroup");
+    r->efd = oom_eventfd();
+    if (cfg.oom_control && r->efd < 0) launch_failed(&r->o, "cannot register for the v1 memory cgroup's OOM events");
+}
 
-    int pidfd = -1;
-    long long started = now_ms();
-    pid_t pid = -1;
+// Clones the child straight into the run's cgroup and namespaces (clone3), or forks on kernels
+// without it. The child waits for the go before it does anything the run's setup could affect.
+static void start_child(struct run *r) {
+    int cgfd = open(cfg.cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (cgfd < 0) launch_failed(&r->o, "cannot open the run's cgroup");
+    r->pidfd = -1;
+    r->started = now_ms();
+    r->pid = -1;
     errno = ENOSYS;
-    if (!cfg.fork_only) pid = berth_clone3_into_cgroup(cgfd, &pidfd, sandbox_clone_flags());
-    if (pid < 0 && (errno == ENOSYS || errno == E2BIG)) {
+    if (!cfg.fork_only) r->pid = berth_clone3_into_cgroup(cgfd, &r->pidfd, sandbox_clone_flags());
+    if (r->pid < 0 && (errno == ENOSYS || errno == E2BIG)) {
         // No clone3 or no CLONE_INTO_CGROUP (kernels before 5.7): fork, and the child enters
         // the cgroup itself before it execs, so the job still never runs outside its limits.
         // Its namespaces come from unshare; a new PID namespace holds only the unsharer's
         // children, so one more fork makes the run's PID 1, and the middle process relays.
-        pid = fork();
-        if (pid == 0) {
-            die_with_the_shim(errpipe[1]);
+        r->pid = fork();
+        if (r->pid == 0) {
+            die_with_the_shim(r->errpipe[1]);
             char procs[4096];
             snprintf(procs, sizeof(procs), "%s/cgroup.procs", cfg.cgroup);
-            close(errpipe[0]);
-            if (!sb.enabled) child_setup(errpipe[1], statuspipe[1], procs);
-            if (write_str(procs, "0") != 0 || unshare((int)sandbox_clone_flags()) != 0) child_fail(errpipe[1], 3);
+            close(r->errpipe[0]);
+            close(r->gopipe[1]);
+            if (!sb.enabled) child_setup(r->errpipe[1], r->statuspipe[1], r->gopipe[0], procs);
+            if (write_str(procs, "0") != 0 || unshare((int)sandbox_clone_flags()) != 0) child_fail(r->errpipe[1], BERTH_STEP_NAMESPACES);
             sigset_t all;
             sigfillset(&all);
             sigprocmask(SIG_BLOCK, &all, NULL);
             pid_t init = fork();
-            if (init == 0) child_setup(errpipe[1], statuspipe[1], NULL);
-            if (init < 0) child_fail(errpipe[1], 3);
-            close(errpipe[1]);
+            if (init == 0) child_setup(r->errpipe[1], r->statuspipe[1], r->gopipe[0], NULL);
+            if (init < 0) child_fail(r->errpipe[1], BERTH_STEP_NAMESPACES);
+            close(r->errpipe[1]);
+            close(r->gopipe[0]);
             // The middle relays signals to the run's init and leaves when it does.
             sandbox_init(init, -1);
         }
-        if (pid > 0) pidfd = berth_pidfd_open(pid);
-    } else if (pid == 0) {
-        close(errpipe[0]);
-        child_setup(errpipe[1], statuspipe[1], NULL);
+        if (r->pid > 0) r->pidfd = berth_pidfd_open(r->pid);
+    } else if (r->pid == 0) {
+        close(r->errpipe[0]);
+        close(r->gopipe[1]);
+        child_setup(r->errpipe[1], r->statuspipe[1], r->gopipe[0], NULL);
     }
-    if (pid < 0) launch_failed(&o, "clone failed");
-    o.pid = pid;
-    close(errpipe[1]);
-    close(statuspipe[1]);
     close(cgfd);
+    if (r->pid < 0) launch_failed(&r->o, "clone failed");
+    r->o.pid = r->pid;
+    close(r->errpipe[1]);
+    close(r->statuspipe[1]);
+    close(r->gopipe[0]);
     for (int fd = 0; fd < 3; fd++) if (job_stdio[fd] >= 0) close(job_stdio[fd]);
+}
 
+// Gives the child its go, then waits for its setup: the error pipe closes at its exec, or
+// carries the step that failed. A failed setup ends the run here.
+static void await_setup(struct run *r) {
+    // The run's namespaces exist now; whatever the shim sets up in them from outside goes here.
+    if (write(r->gopipe[1], "g", 1) != 1) launch_failed(&r->o, "cannot give the run's child its go");
+    close(r->gopipe[1]);
     struct child_error ce;
     ssize_t n;
-    do { n = read(errpipe[0], &ce, sizeof(ce)); } while (n < 0 && errno == EINTR);
-    close(errpipe[0]);
-    if (n == (ssize_t)sizeof(ce)) {
-        waitpid(pid, NULL, 0);
-        // A failed exec is the command's fault (126/127); any earlier step is Berth's (125).
-        o.how = ce.step == 8 ? HOW_EXEC_FAILED : HOW_LAUNCH_FAILED;
-        o.err = ce.err;
-        o.step = ce.step;
-        if (o.how == HOW_LAUNCH_FAILED) {
-            static char message[192];
-            ce.detail[sizeof(ce.detail) - 1] = 0;
-            snprintf(message, sizeof(message), "the job's setup failed at step %d (%s%s%s)", ce.step,
-                     ce.step > 0 && ce.step < 9 ? step_names[ce.step] : "?", ce.detail[0] ? ": " : "", ce.detail);
-            o.message = message;
-        }
-        finish(&o, cfg.stuck_ms);
+    do { n = read(r->errpipe[0], &ce, sizeof(ce)); } while (n < 0 && errno == EINTR);
+    close(r->errpipe[0]);
+    if (n != (ssize_t)sizeof(ce)) return;
+    waitpid(r->pid, NULL, 0);
+    // A failed exec is the command's fault (126/127); any earlier step is Berth's (125).
+    r->o.how = ce.step == BERTH_STEP_EXEC ? BERTH_HOW_EXEC_FAILED : BERTH_HOW_LAUNCH_FAILED;
+    r->o.err = ce.err;
+    r->o.step = ce.step;
+    if (r->o.how == BERTH_HOW_LAUNCH_FAILED) {
+        static char message[192];
+        ce.detail[sizeof(ce.detail) - 1] = 0;
+        snprintf(message, sizeof(message), "the job's setup failed at step %d (%s%s%s)", ce.step,
+                 ce.step > 0 && ce.step < BERTH_STEP_COUNT ? berth_step_name(ce.step) : "?", ce.detail[0] ? ": " : "", ce.detail);
+        r->o.message = message;
     }
-    if (write_status(&o) != 0) perror("berth-shim: status");
+    finish(&r->o, cfg.stuck_ms);
+}
 
-    long long deadline = cfg.timeout_ms >= 0 ? started + cfg.timeout_ms : -1;
+// The run's life: relays its stdio, forwards stop signals, enforces its timeout with the
+// grace period, acts on OOM events, and ends through finish() once the child is gone.
+static void supervise(struct run *r) __attribute__((noreturn));
+static void supervise(struct run *r) {
+    struct outcome *o = &r->o;
+    long long deadline = cfg.timeout_ms >= 0 ? r->started + cfg.timeout_ms : -1;
     long long kill_at = -1;        // when the grace period after a SIGTERM runs out
     long long stuck_at = -1;       // when a run still not gone after cgroup.kill is reported stuck
     int stop_signal = 0, timed_out = 0;
@@ -955,7 +827,7 @@ int main(int argc, char **argv) {
         if (deadline >= 0 && now >= deadline && !timed_out && !stop_signal) {
             // SIGTERM through the pidfd (immune to pid reuse): the run's init passes it to the job.
             timed_out = 1;
-            if (berth_pidfd_send_signal(pidfd, SIGTERM) != 0) kill(pid, SIGTERM);
+            if (berth_pidfd_send_signal(r->pidfd, SIGTERM) != 0) kill(r->pid, SIGTERM);
             kill_at = now + cfg.grace_ms;
         }
         if (kill_at >= 0 && now >= kill_at) {
@@ -966,10 +838,10 @@ int main(int argc, char **argv) {
         if (stuck_at >= 0 && now >= stuck_at) {
             // The run's init waits for a job the kernel has not let die yet (uninterruptible
             // sleep): report now, as stuck, with what is known.
-            o.how = timed_out ? HOW_TIMEOUT : stop_signal ? HOW_STOPPED : HOW_SIGNALED;
-            o.sig = timed_out ? 0 : SIGKILL;
-            if (stop_signal) o.sig = stop_signal;
-            finish(&o, 0);
+            o->how = timed_out ? BERTH_HOW_TIMEOUT : stop_signal ? BERTH_HOW_STOPPED : BERTH_HOW_SIGNALED;
+            o->sig = timed_out ? 0 : SIGKILL;
+            if (stop_signal) o->sig = stop_signal;
+            finish(o, 0);
         }
         long long wake = -1;
         if (deadline >= 0 && !timed_out && !stop_signal) wake = deadline;
@@ -979,42 +851,64 @@ int main(int argc, char **argv) {
 
         struct pollfd fds[5];
         int nfds = relay_poll_fds(fds);
-        fds[nfds++] = (struct pollfd){ sfd, POLLIN, 0 };
-        fds[nfds++] = (struct pollfd){ efd, POLLIN, 0 };
-        int r = poll(fds, (nfds_t)nfds, timeout);
-        if (r < 0 && errno != EINTR) break;
-        if (r > 0) relay_serve(fds);
-        if (efd >= 0 && (fds[nrelays + 1].revents & POLLIN)) {
+        fds[nfds++] = (struct pollfd){ r->sfd, POLLIN, 0 };
+        fds[nfds++] = (struct pollfd){ r->efd, POLLIN, 0 };
+        int ready = poll(fds, (nfds_t)nfds, timeout);
+        if (ready < 0 && errno != EINTR) break;
+        if (ready > 0) relay_serve(fds);
+        if (r->efd >= 0 && (fds[nrelays + 1].revents & POLLIN)) {
             uint64_t count;
-            (void)!read(efd, &count, sizeof(count));
+            (void)!read(r->efd, &count, sizeof(count));
             // oom.group emulation on v1: an OOM in the run ends the whole run, as
             // memory.oom.group=1 would. The event fires before oom_kill is counted, so act on it.
-            o.oom_group_kill = 1;
+            o->oom_group_kill = 1;
             kill_cgroup();
             if (stuck_at < 0) stuck_at = now_ms() + cfg.stuck_ms;
         }
         struct signalfd_siginfo si;
-        while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        while (read(r->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
             if (si.ssi_signo == SIGCHLD) continue;
             // SIGINT/SIGTERM/SIGHUP: forward to the job, then escalate after the grace period.
             if (!stop_signal && !timed_out) {
                 stop_signal = (int)si.ssi_signo;
-                if (berth_pidfd_send_signal(pidfd, stop_signal) != 0) kill(pid, stop_signal);
+                if (berth_pidfd_send_signal(r->pidfd, stop_signal) != 0) kill(r->pid, stop_signal);
                 kill_at = now_ms() + cfg.grace_ms;
             }
         }
         int status;
-        pid_t w = waitpid(pid, &status, WNOHANG);
-        if (w == pid) {
+        pid_t w = waitpid(r->pid, &status, WNOHANG);
+        if (w == r->pid) {
             // With a sandbox, `pid` is the run's init: the job's own status comes over the pipe.
             int job_status;
-            if (read(statuspipe[0], &job_status, sizeof(job_status)) == (ssize_t)sizeof(job_status)) status = job_status;
-            if (WIFEXITED(status)) { o.how = HOW_EXITED; o.code = WEXITSTATUS(status); }
-            else { o.how = HOW_SIGNALED; o.sig = WTERMSIG(status); }
-            if (timed_out) o.how = HOW_TIMEOUT;
-            else if (stop_signal) { o.how = HOW_STOPPED; if (!o.sig) o.sig = stop_signal; }
-            finish(&o, cfg.stuck_ms);
+            if (read(r->statuspipe[0], &job_status, sizeof(job_status)) == (ssize_t)sizeof(job_status)) status = job_status;
+            if (WIFEXITED(status)) { o->how = BERTH_HOW_EXITED; o->code = WEXITSTATUS(status); }
+            else { o->how = BERTH_HOW_SIGNALED; o->sig = WTERMSIG(status); }
+            if (timed_out) o->how = BERTH_HOW_TIMEOUT;
+            else if (stop_signal) { o->how = BERTH_HOW_STOPPED; if (!o->sig) o->sig = stop_signal; }
+            finish(o, cfg.stuck_ms);
         }
     }
-    launch_failed(&o, "poll failed");
+    launch_failed(o, "poll failed");
+}
+
+int main(int argc, char **argv) {
+    // The configuration first: it is the one fd the shim keeps from its caller, and read whole.
+    config_read(BERTH_SHIM_CONFIG_FD);
+    close_inherited_fds();
+    // argv only names the run, for `ps`: berth-shim [RUN].
+    if (argc > 2 || (argc == 2 && strcmp(argv[1], cfg.run) != 0)) die_usage("usage: berth-shim [RUN], its configuration on fd 3");
+    arg_area = argv[0];
+    arg_area_len = (size_t)(argv[argc - 1] + strlen(argv[argc - 1]) - argv[0]);
+    check_run_cgroup();
+    shim_pid = getpid();
+    shim_start = own_start_ticks();
+    struct run r;
+    memset(&r, 0, sizeof(r));
+    r.o.state = BERTH_STATE_RUNNING;
+    r.o.started_ns = realtime_ns();
+    prepare(&r);
+    start_child(&r);
+    await_setup(&r);
+    if (write_status(&r.o) != 0) perror("berth-shim: status");
+    supervise(&r);
 }

@@ -14,7 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -37,6 +40,7 @@
 #define PR_CAP_AMBIENT_CLEAR_ALL 4
 #endif
 #include "berth_digest.h"
+#include "berth_shim_contract.h"
 
 struct sandbox sb = { .uid = -1, .gid = -1 };
 const char *sandbox_operation = "";
@@ -85,7 +89,8 @@ int sandbox_load_filter(const char *path, const char **why) {
 }
 
 uint64_t sandbox_clone_flags(void) {
-    return sb.enabled ? (uint64_t)(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC) : 0;
+    if (!sb.enabled) return 0;
+    return (uint64_t)(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC) | (sb.own_network ? CLONE_NEWNET : 0);
 }
 
 static char pathbuf[4096];
@@ -175,7 +180,31 @@ static int make_dev(void) {
     return 0;
 }
 
+// A new network namespace has only `lo`, and down: up, it gives the run 127.0.0.1 and ::1 of
+// its own. (Abstract unix sockets belong to the network namespace too: the host's and other
+// runs' are out of reach.)
+static int loopback_up(void) {
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0) return -1;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof(ifr));
+    memcpy(ifr.ifr_name, "lo", 3);
+    int rc = ioctl(s, SIOCGIFFLAGS, &ifr);
+    if (rc == 0) {
+        ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+        rc = ioctl(s, SIOCSIFFLAGS, &ifr);
+    }
+    int saved = errno;
+    close(s);
+    errno = saved;
+    return rc;
+}
+
 int sandbox_enter(void) {
+    if (sb.own_network) {
+        sandbox_operation = "bring up loopback";
+        if (loopback_up() != 0) return -1;
+    }
     // The cgroup namespace is unshared here, after the child sits in the run's cgroup (and
     // has joined the v1 ones), so its root is the run's own cgroup in every hierarchy.
     sandbox_operation = "cgroup namespace";
@@ -205,7 +234,8 @@ int sandbox_enter(void) {
     // A mask is read-only from the start, unless a bind goes inside it (the checkpoint root:
     // the bind's mount point is made in it), which is remounted read-only after the binds.
     sandbox_operation = "masks";
-    int holds_bind[SANDBOX_MAX] = {0};
+    int holds_bind[sb.nmasks > 0 ? sb.nmasks : 1];
+    memset(holds_bind, 0, sizeof(holds_bind));
     for (int i = 0; i < sb.nmasks; i++) {
         size_t n = strlen(sb.masks[i]);
         for (int j = 0; j < sb.nbinds; j++)
@@ -271,14 +301,14 @@ static int capset_to(uint64_t caps, int inherit) {
 
 int sandbox_drop_privileges(int *step) {
     // 4. setgroups, then setresgid
-    *step = 4;
+    *step = BERTH_STEP_GROUPS;
     if (sb.gid >= 0) {
         if (setgroups(0, NULL) != 0) return -1;
         if (setresgid((gid_t)sb.gid, (gid_t)sb.gid, (gid_t)sb.gid) != 0) return -1;
     }
     // 5. drop the bounding set (needs CAP_SETPCAP, so before the uid changes), then setresuid,
     //    then capset to what the operator granted (nothing, by default) and make that ambient.
-    *step = 5;
+    *step = BERTH_STEP_IDENTITY;
     for (int cap = 0; cap < 64; cap++) {
         if (sb.ambient & (1ULL << cap)) continue;
         if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {

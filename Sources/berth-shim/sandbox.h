@@ -7,17 +7,16 @@
 #include <sys/types.h>
 #include <linux/filter.h>
 
-#define SANDBOX_MAX 16
-
 struct sandbox {
     int enabled;                 // namespaces, the private mount tree and the run's init
     const char *newroot;         // an empty directory made by the parent: the new root's mount point
-    const char *tmpfs[SANDBOX_MAX]; int ntmpfs;     // private, writable (/tmp, /var/tmp, /dev/shm)
+    int own_network;             // a network namespace of its own, loopback only (network none)
+    const char **tmpfs; int ntmpfs;                 // private, writable (/tmp, /var/tmp, /dev/shm)
     long long tmpfs_size;        // size= of each private tmpfs, in bytes; 0: the kernel's default
-    const char *masks[SANDBOX_MAX]; int nmasks;     // hidden behind an empty read-only tmpfs; resolved
+    const char **masks; int nmasks;                 // hidden behind an empty read-only tmpfs; resolved
                                                     // by the parent, so a mask that fails fails the run
-    const char *bind_src[SANDBOX_MAX];              // writable binds (the job's checkpoint subtree)
-    const char *bind_dst[SANDBOX_MAX]; int nbinds;
+    const char **bind_src;                          // writable binds (the job's checkpoint subtree)
+    const char **bind_dst; int nbinds;
     const char *hostname;
     long long uid, gid;          // -1: unchanged
     unsigned long nofile;        // RLIMIT_NOFILE for the job; 0: unchanged
@@ -36,10 +35,12 @@ extern const char *sandbox_operation;
 /// with `*why` set: a filter that cannot be loaded as it is fails the launch.
 int sandbox_load_filter(const char *path, const char **why);
 
-/// The clone flags for the run's namespaces (PID, mount, UTS, IPC); 0 when disabled.
+/// The clone flags for the run's namespaces (PID, mount, UTS, IPC, and network unless the run
+/// keeps the host's); 0 when disabled.
 uint64_t sandbox_clone_flags(void);
 
-/// In the cloned child, PID 1 of the run: a cgroup namespace rooted at the run's cgroup, the
+/// In the cloned child, PID 1 of the run: loopback up in its own network namespace, a cgroup
+/// namespace rooted at the run's cgroup, the
 /// private mount tree (host read-only, private /tmp, masks, binds, /proc, /sys/fs/cgroup),
 /// pivot_root into it, and the hostname. Returns 0, or -1 with errno set.
 int sandbox_enter(void);

@@ -42,6 +42,7 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("workdir"), help: "The job's working directory (default: the current one).") var workdir: String?
     @Option(name: .customLong("cgroup-root"), help: "Berth's cgroup root, as a cgroup path (default: <own cgroup>/berth).") var cgroupRoot: String?
     @Option(name: .customLong("cap-add"), help: "Grant the job a capability as an ambient one (operator only): NET_BIND_SERVICE, SYS_NICE or IPC_LOCK.") var capAdd: [String] = []
+    @Option(help: "The job's network: none (its own namespace, loopback only; the default) or host (the host's network, no isolation).") var net: String?
     @Option(help: "Seccomp profile: default, or unconfined where the operator allows it (BERTH_ALLOW_UNCONFINED=1).") var seccomp: String?
     @Option(name: .customLong("runtime-dir"), help: "Berth's runtime directory: status files, run roots (default /run/berth).") var runtimeDir: String = "/run/berth"
     @Option(name: .customLong("state-dir"), help: "Berth's state directory: tenant uids (default /var/lib/berth).") var stateDir: String = "/var/lib/berth"
@@ -75,6 +76,12 @@ struct Run: ParsableCommand {
         spec.terminal = terminal
         spec.capabilities = capAdd
         if let seccomp { spec.seccomp = try SeccompProfileName(parsing: seccomp) }
+        if let net {
+            guard let mode = NetworkMode(rawValue: net) else {
+                throw BerthError.invalid("net", "must be none, shaped or host", got: net)
+            }
+            spec.network = mode
+        }
         spec.environment += ["BERTH_TENANT=\(spec.tenant)", "BERTH_JOB_ID=\(spec.jobID)", "BERTH_RUN_ID=\(spec.runID)"]
 
         guard statusKeepLast.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), let keepLast = Int(statusKeepLast), keepLast <= 1_000_000 else {

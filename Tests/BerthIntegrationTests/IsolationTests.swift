@@ -11,8 +11,9 @@ struct IsolationTests {
                              "unknown-seccomp-profile",
                              "concurrent-launches", "deep-tree-cleanup", "stuck-timeout", "seccomp-cache-integrity",
                              "mask-through-symlink", "device-allow-list", "default-limits", "init-privileges",
-                             "stdio-relay", "shim-arguments", "tenant-ids", "checkpoint-quota", "granted-capabilities",
-                             "adopt", "log-levels", "log-rotation", "status-ids", "private-workdir", "tenant-quota-limits"]
+                             "stdio-relay", "shim-config", "tenant-ids", "checkpoint-quota", "granted-capabilities",
+                             "adopt", "log-levels", "log-rotation", "status-ids", "private-workdir", "tenant-quota-limits",
+                             "network-none", "network-between-runs"]
 
     @Test func theChecksListIsComplete() throws {
         let listed = try Command.run([Host.binDir + "/berth-checks", "--list"]).stdout.split(separator: "\n").map(String.init)
@@ -290,7 +291,8 @@ struct IsolationTests {
         p.standardError = Pipe()
         try p.run()
         usleep(600_000)
-        try Command.run(["/usr/bin/pkill", "-9", "-f", "berth-shim.*sleep 27"])
+        // The shim's argv names only its run: it is found as the parent of the job's init.
+        try Command.run(["/bin/sh", "-c", "job=$(pgrep -f '^sleep 27'); init=$(ps -o ppid= -p $job); kill -9 $(ps -o ppid= -p $init)"])
         p.waitUntilExit()
         #expect(p.terminationStatus == 125)
         let left = try Command.run(["/usr/bin/pgrep", "-f", "^sleep 27"])

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import BerthCore
 @testable import BerthIsolation
+import CBerthSys
 
 @Suite struct StatParserTests {
     @Test func flatIgnoresMalformedLines() {
@@ -28,7 +29,23 @@ import BerthCore
         {"version":1,"state":"ended","shim_pid":10,"pid":11,"started_ns":1000000000,"how":"exited","code":7,"signal":0,"errno":0,"step":0,"ended_ns":3500000000,"stuck":false,"cgroup_removed":true,"oom_group_kill":false,"stats":{"cpu.stat":"usage_usec 5\\n"}}
         """.write(toFile: path, atomically: false, encoding: .utf8)
         let s = try #require(ShimStatus.read(path))
-        #expect(s.state == "ended" && s.code == 7 && s.cgroupRemoved == true && s.stats?["cpu.stat"] == "usage_usec 5\n")
+        #expect(s.state == .ended && s.how == .exited && s.step == ShimStep.none && s.code == 7 && s.cgroupRemoved == true && s.stats?["cpu.stat"] == "usage_usec 5\n")
+    }
+
+    /// The names the shim writes and the Swift side reads are one table (berth_shim_contract.h).
+    @Test func theSwiftCasesAreTheShimsEnums() throws {
+        #expect(ShimRunState.allCases.map(\.rawValue) == Array(0..<Int32(BERTH_STATE_COUNT.rawValue)))
+        #expect(ShimHow.allCases.map(\.rawValue) == Array(0..<Int32(BERTH_HOW_COUNT.rawValue)))
+        #expect(ShimStep.allCases.map(\.rawValue) == Array(0..<Int32(BERTH_STEP_COUNT.rawValue)))
+        #expect(ShimHow.launchFailed.rawValue == Int32(BERTH_HOW_LAUNCH_FAILED.rawValue) && ShimHow.launchFailed.name == "launch_failed")
+        #expect(ShimStep.exec.rawValue == Int32(BERTH_STEP_EXEC.rawValue) && ShimStep.namespaces.name.contains("network"))
+        #expect(ShimRunState.ended.name == "ended" && ShimHow.execFailed.name == "exec_failed")
+        for names in [ShimRunState.allCases.map(\.name), ShimHow.allCases.map(\.name), ShimStep.allCases.dropFirst().map(\.name)] {
+            #expect(Set(names).count == names.count && !names.contains(""))
+        }
+        // A name the shim does not write is refused, not read as some default.
+        let data = Data(#"{"version":2,"state":"ended","shim_pid":1,"pid":2,"started_ns":0,"how":"vanished"}"#.utf8)
+        #expect(throws: DecodingError.self) { try JSONDecoder().decode(ShimStatus.self, from: data) }
     }
 
     @Test func aTornOrMissingFileReadsAsNil() throws {

@@ -16,6 +16,8 @@ mount -t devtmpfs dev /dev
 mount -t tmpfs tmp /tmp
 mkdir -p /run && mount -t tmpfs run /run
 mount -t cgroup2 none /sys/fs/cgroup
+# Loopback up, as on any real host: the network checks reach services on 127.0.0.1.
+ifconfig lo 127.0.0.1 up
 for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk quota_tree quota_v2; do
     insmod /lib/modules/$m.ko 2>/dev/null
 done

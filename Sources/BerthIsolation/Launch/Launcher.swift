@@ -3,6 +3,7 @@ import Glibc
 #endif
 import FoundationEssentials
 import BerthCore
+import CBerthSys
 
 /// Starts runs: creates the run's cgroup with its limits, then execs a `berth-shim` in a new
 /// session to be the job's parent. The shim outlives the caller, so `berth run` can be
@@ -135,7 +136,10 @@ public struct Launcher: Sendable {
             let path = io.devicePath ?? (spec.makeWorkingDirectory ? layout.checkpointRoot : spec.workingDirectory)
             device = try BlockDevice.holding(path, field: io.devicePath == nil ? "io-write" : "io-device")
         }
-        var sandboxArgs: [String] = []
+        if spec.network == .shaped {
+            throw BerthError(.unsupported, "network: 'shaped' is not available yet; use 'none' (loopback only) or, for the operator, 'host'", field: "network")
+        }
+        var config = ShimConfig()
         var environment = spec.environment
         // The daemon's store allocates tenants' ids and uids; `berth run` uses the registry file.
         let tenant = try spec.tenantIdentity.map { (id: $0.id, uid: $0.uid) } ?? {
@@ -143,20 +147,22 @@ public struct Launcher: Sendable {
             return (id: t.id, uid: t.uid)
         }()
         let checkpointDir = checkpoints.path(tenant: tenant.id, job: spec.jobID)
-        let newRoot = layout.rootsDirectory
         var uid: UInt32 = 0
         let granted = spec.sandboxed ? try GrantedCapabilities(parsing: spec.capabilities) : GrantedCapabilities()
         if spec.sandboxed {
             uid = tenant.uid
             try layout.validateWorkingDirectory(spec.workingDirectory, checkpointDirectory: checkpointDir, creating: spec.makeWorkingDirectory)
             environment.append("BERTH_CHECKPOINT_DIR=\(checkpointDir)")
-            sandboxArgs = ["--uid", String(uid), "--gid", String(uid), "--nofile", String(layout.jobFileLimit),
-                           "--newroot", newRoot, "--hostname", spec.runID.rawValue, "--tmpfs-size", String(layout.tmpfsSizeBytes)]
-            if let program = try seccompProgram(spec.seccomp) { sandboxArgs += ["--seccomp", program] }
-            for cap in granted.numbers { sandboxArgs += ["--cap", String(cap)] }
-            for dir in layout.masked { sandboxArgs += ["--mask", dir] }
-            for dir in HostLayout.privateDirectories { sandboxArgs += ["--tmpfs", dir] }
-            sandboxArgs += ["--bind", "\(checkpointDir)=\(checkpointDir)"]
+            for (key, value) in [("uid", String(uid)), ("gid", String(uid)), ("nofile", String(layout.jobFileLimit)),
+                                 ("newroot", layout.rootsDirectory), ("hostname", spec.runID.rawValue),
+                                 ("tmpfs-size", String(layout.tmpfsSizeBytes)), ("network", spec.network.rawValue),
+                                 ("bind", "\(checkpointDir)=\(checkpointDir)")] {
+                try config.add(key, value, field: key)
+            }
+            if let program = try seccompProgram(spec.seccomp) { try config.add("seccomp", program, field: "seccomp") }
+            try config.add("cap", granted.numbers.map(String.init), field: "capabilities")
+            try config.add("mask", layout.masked, field: "masked")
+            try config.add("tmpfs", HostLayout.privateDirectories, field: "tmpfs")
         }
         // Everything above only checked and computed; from here each step that leaves
         // something behind records how to undo it, so a failure leaves nothing half-created.
@@ -180,22 +186,30 @@ public struct Launcher: Sendable {
                 cgroup.applied.capabilities = granted.names
             }
             undo.append { driver.removeRun(cgroup) }
-            var args = [shimPath, "--status", statusPath(spec.runID), "--cgroup", cgroup.unifiedPath,
-                        "--ids", "\(place.tenant)/\(place.job)/\(place.run)", "--cwd", spec.workingDirectory]
-            if spec.makeWorkingDirectory { args.append("--mkcwd") }
-            if let logs = spec.logs {
-                args += ["--log-dir", logs.directory, "--log-base", logs.base, "--log-max-bytes", String(logs.maxBytes), "--log-keep", String(logs.keep)]
+            for (key, value) in [("status", statusPath(spec.runID)), ("cgroup", cgroup.unifiedPath),
+                                 ("ids", "\(place.tenant)/\(place.job)/\(place.run)"), ("grace-ms", String(spec.graceMillis))] {
+                try config.add(key, value, field: key)
             }
-            for file in cgroup.joinFiles { args += ["--join", file] }
-            if let dir = cgroup.oomControlDirectory, spec.resources.memoryMax != nil { args += ["--oom-control", dir] }
-            for (key, path) in cgroup.statFiles { args += ["--stat", "\(key)=\(path)"] }
-            for dir in cgroup.directories { args += ["--rmdir", dir] }
-            if let t = spec.timeoutMillis { args += ["--timeout-ms", String(t)] }
-            if spec.terminal { args += ["--stdio", "inherit"] }
-            if forkFallback { args.append("--fork") }
-            args += ["--grace-ms", String(spec.graceMillis)] + sandboxArgs + ["--"]
-            args += [resolveExecutable(spec.argv[0], environment: environment)] + spec.argv
-            let pid = try spawnInNewSession(args, environment: environment)
+            try config.add("cwd", spec.workingDirectory, field: "workdir")
+            if spec.makeWorkingDirectory { try config.add("mkcwd", "1", field: "workdir") }
+            if let logs = spec.logs {
+                try config.add("log-dir", logs.directory, field: "logs")
+                try config.add("log-base", logs.base, field: "logs")
+                try config.add("log-max-bytes", String(logs.maxBytes), field: "logs")
+                try config.add("log-keep", String(logs.keep), field: "logs")
+            }
+            try config.add("join", cgroup.joinFiles, field: "cgroup")
+            if let dir = cgroup.oomControlDirectory, spec.resources.memoryMax != nil { try config.add("oom-control", dir, field: "cgroup") }
+            try config.add("stat", cgroup.statFiles.map { "\($0.key)=\($0.path)" }, field: "cgroup")
+            try config.add("rmdir", cgroup.directories, field: "cgroup")
+            if let t = spec.timeoutMillis { try config.add("timeout-ms", String(t), field: "timeout") }
+            if spec.terminal { try config.add("stdio", "inherit", field: "terminal") }
+            if forkFallback { try config.add("fork", "1", field: "fork") }
+            try config.add("exec", resolveExecutable(spec.argv[0], environment: environment), field: "command")
+            try config.add("arg", spec.argv, field: "command")
+            let configFD = try config.memfd()
+            defer { close(configFD) }
+            let pid = try spawnShim(shimPath, run: spec.runID, config: configFD, environment: environment)
             // The shim is this process's child, unreaped: its pid cannot be another's yet.
             let start = ProcessStat.read(pid)?.start ?? 0
             return StartedRun(spec: spec, place: place, shimPID: pid, shimStart: start, statusPath: statusPath(spec.runID),
@@ -250,8 +264,9 @@ public struct Launcher: Sendable {
     }
 }
 
-/// posix_spawn in a new session with default signal dispositions and an empty mask.
-func spawnInNewSession(_ argv: [String], environment: [String]) throws -> pid_t {
+/// posix_spawn of the shim in a new session, with default signal dispositions and an empty
+/// mask, its configuration on fd 3 (`BERTH_SHIM_CONFIG_FD`) and argv naming only the run.
+func spawnShim(_ path: String, run: RunID, config: Int32, environment: [String]) throws -> pid_t {
     var attr = posix_spawnattr_t()
     posix_spawnattr_init(&attr)
     defer { posix_spawnattr_destroy(&attr) }
@@ -264,11 +279,17 @@ func spawnInNewSession(_ argv: [String], environment: [String]) throws -> pid_t 
     sigemptyset(&defaults)
     for sig in [SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGCHLD, SIGQUIT] { sigaddset(&defaults, sig) }
     posix_spawnattr_setsigdefault(&attr, &defaults)
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    // dup2 onto fd 3 clears close-on-exec (glibc clears it too when the memfd already is fd 3).
+    posix_spawn_file_actions_adddup2(&actions, config, BERTH_SHIM_CONFIG_FD)
+    let argv = [path, run.rawValue]
     let cArgs = argv.map { strdup($0) } + [nil]
     let cEnv = environment.map { strdup($0) } + [nil]
     defer { (cArgs + cEnv).forEach { free($0) } }
     var pid: pid_t = 0
-    let rc = posix_spawn(&pid, argv[0], nil, &attr, cArgs, cEnv)
-    guard rc == 0 else { throw BerthError(.launch, "cannot start the shim \(argv[0]): \(Sys.errnoText(rc))") }
+    let rc = posix_spawn(&pid, path, &actions, &attr, cArgs, cEnv)
+    guard rc == 0 else { throw BerthError(.launch, "cannot start the shim \(path): \(Sys.errnoText(rc))") }
     return pid
 }

@@ -36,14 +36,14 @@ public struct RunResult: Sendable {
         let peakAtLimit = cgroup.applied.memoryMaxBytes.map { (stats.memory.peakBytes ?? 0) >= $0 } ?? false
         let ownLimit = (stats.memory.oomEvents ?? 0) > 0 || (stats.memory.maxEvents ?? 0) > 0 || peakAtLimit
         let ending: RunEnding
-        switch s.how ?? "" {
-        case "exec_failed": ending = .execFailed(errno: s.errno ?? 0)
-        case "launch_failed": ending = .launchFailed(message: (s.message ?? "shim failure") + (s.errno.map { $0 != 0 ? ": \(Sys.errnoText(Int32($0)))" : "" } ?? ""))
-        case "timeout": ending = .timedOut
-        case "stopped": ending = .stopped(signal: s.signal ?? 15)
+        switch s.how {
+        case .execFailed: ending = .execFailed(errno: s.errno ?? 0)
+        case .launchFailed: ending = .launchFailed(message: (s.message ?? "shim failure") + (s.errno.map { $0 != 0 ? ": \(Sys.errnoText(Int32($0)))" : "" } ?? ""))
+        case .timeout: ending = .timedOut
+        case .stopped: ending = .stopped(signal: s.signal ?? 15)
         case _ where oomKilled: ending = .oomKilled(byTenantLimit: !ownLimit)
-        case "signaled": ending = .signaled(signal: s.signal ?? 0)
-        default: ending = .exited(code: s.code ?? 0)
+        case .signaled: ending = .signaled(signal: s.signal ?? 0)
+        case .exited, nil: ending = .exited(code: s.code ?? 0)
         }
         let wall = Int(((s.endedNanos ?? s.startedNanos) - s.startedNanos) / 1_000_000)
         self.init(place: place, ending: ending, stats: stats, wallMillis: wall, cgroup: cgroup,

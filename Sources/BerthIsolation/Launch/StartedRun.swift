@@ -89,7 +89,7 @@ public struct StartedRun: Sendable {
     public func finish() -> RunResult {
         let exit = waitUntilGone()
         let status = ShimStatus.read(statusPath).flatMap { $0.belongs(to: place) ? $0 : nil }
-        if let s = status, s.state == "ended" {
+        if let s = status, s.state == .ended {
             return RunResult(place: place, status: s, cgroup: cgroup, driver: driver)
         }
         if let s = status, let start = s.shimStart, s.shimPID != shimPID || start != shimStart,

@@ -96,7 +96,7 @@ public struct StatusRetention: Sendable, Equatable {
                 result.ignored += 1
                 continue
             }
-            guard let status = decoded, status.state == "ended" else {
+            guard let status = decoded, status.state == .ended else {
                 result.notEnded += 1
                 continue
             }
