@@ -282,7 +282,7 @@ func spawnShim(_ path: String, run: RunID, config: Int32, environment: [String])
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
-    // dup2 onto fd 3 clears close-on-exec (glibc clears it too when the memfd already is fd 3).
+    // dup2 onto fd 3 clears close-on-exec; the memfd is never fd 3 itself (ShimConfig.memfd).
     posix_spawn_file_actions_adddup2(&actions, config, BERTH_SHIM_CONFIG_FD)
     let argv = [path, run.rawValue]
     let cArgs = argv.map { strdup($0) } + [nil]

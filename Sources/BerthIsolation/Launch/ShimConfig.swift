@@ -39,7 +39,15 @@ struct ShimConfig {
         guard bytes.count <= Int(BERTH_SHIM_CONFIG_MAX) else {
             throw BerthError.invalid("command", "command, environment and paths together must fit the shim's 1 MiB configuration")
         }
-        let fd = try Sys.retrying(.system, "memfd_create for the shim's configuration") { berth_memfd_create("berth-shim-config") }
+        var fd = try Sys.retrying(.system, "memfd_create for the shim's configuration") { berth_memfd_create("berth-shim-config") }
+        if fd == BERTH_SHIM_CONFIG_FD {
+            // posix_spawn's dup2 onto the same fd would leave it close-on-exec: keep it elsewhere.
+            let moved = fcntl(fd, F_DUPFD_CLOEXEC, BERTH_SHIM_CONFIG_FD + 1)
+            let e = errno
+            close(fd)
+            guard moved >= 0 else { throw BerthError(.system, "move the shim's configuration off fd 3: \(Sys.errnoText(e))", errno: e) }
+            fd = moved
+        }
         do {
             var done = 0
             while done < bytes.count {
