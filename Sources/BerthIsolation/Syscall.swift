@@ -53,6 +53,12 @@ public enum Sys {
 
     public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 
+    /// A close-on-exec duplicate of `fd` numbered `lowest` or above; the caller closes it
+    /// (and still owns `fd`).
+    static func fdAtLeast(_ fd: Int32, _ lowest: Int32) throws -> Int32 {
+        try retrying(.system, "duplicate fd \(fd)") { fcntl(fd, F_DUPFD_CLOEXEC, lowest) }
+    }
+
     /// mkdir that reports whether it created the directory (false: it was already there).
     static func makeDirectory(_ path: String, mode: mode_t = 0o755) throws -> Bool {
         if mkdir(path, mode) == 0 { return true }

@@ -40,7 +40,12 @@ public enum Daemon {
         }
         try await ensureOperatorToken(settings, store: store, epoch: epoch)
 
-        let launcher = try Launcher(driver: try Launcher.hostDriver(cgroupRoot: settings.cgroupRoot), layout: settings.layout)
+        var launcher = try Launcher(driver: try Launcher.hostDriver(cgroupRoot: settings.cgroupRoot), layout: settings.layout)
+        // Namespaces made ahead of launches: a run of network none joins one instead of paying
+        // the kernel's namespace setup while it starts. Closed when the daemon stops.
+        let namespaces = settings.networkNamespacePool > 0 ? try NetworkNamespacePool(capacity: settings.networkNamespacePool) : nil
+        defer { namespaces?.shutdown() }
+        launcher.networkNamespaces = namespaces
         let agent = try Agent(node: settings.node, launcher: launcher, logRoot: settings.logRoot, launchWidth: settings.launchWidth)
         // Tenants' quotas as kernel limits again (a reboot, or a host where the levels were removed).
         for tenant in try await store.tenants() where tenant.state == "active" {

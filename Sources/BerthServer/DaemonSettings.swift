@@ -34,6 +34,8 @@ public struct DaemonSettings: Sendable {
     public var stopJobs = false
     /// Runs started at once by the reconciler.
     public var launchWidth = 16
+    /// Network namespaces kept ready for runs of network `none` (0: each run makes its own).
+    public var networkNamespacePool = 16
     public var retention = RetentionPolicy()
     /// Host policy for runs: uid range, default pids, tmpfs size…
     public var layout = HostLayout()
@@ -65,6 +67,7 @@ public struct DaemonSettings: Sendable {
         ("tenant-grace", "time before a removed tenant's uid, cgroup and checkpoints are released (default 1h)"),
         ("stop-jobs", "true: stop every job when the daemon stops (default false: they keep running)"),
         ("launch-width", "runs started at once (default 16)"),
+        ("network-namespace-pool", "network namespaces kept ready for jobs of network none, 0 for none (default 16)"),
         ("uid-range", "tenants' uids, FIRST-LAST (default 200000-299999)"),
         ("default-pids", "pids.max for jobs that set none (default 1024)"),
         ("tmpfs-size", "size of each job's private /tmp, /var/tmp, /dev/shm (default 64Mi)"),
@@ -100,6 +103,7 @@ public struct DaemonSettings: Sendable {
         case "tenant-grace": tenantGraceMillis = try parseDuration(value, field: key)
         case "stop-jobs": stopJobs = try bool()
         case "launch-width": launchWidth = try int(1...1024)
+        case "network-namespace-pool": networkNamespacePool = try int(0...4096)
         case "uid-range":
             let parts = value.split(separator: "-")
             guard parts.count == 2, let a = UInt32(parts[0]), let b = UInt32(parts[1]), a >= 1000, a <= b else {

@@ -2,6 +2,11 @@
 #include "berth_sys.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/statfs.h>
@@ -60,6 +65,34 @@ long long berth_statfs_magic(const char *path) {
 
 unsigned int berth_dev_major(unsigned long long dev) { return major(dev); }
 unsigned int berth_dev_minor(unsigned long long dev) { return minor(dev); }
+
+int berth_netns_create(int home_fd) {
+    if (unshare(CLONE_NEWNET) != 0) return -1;
+    int fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    int saved = fd < 0 ? errno : 0;
+    if (fd >= 0) {
+        int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        struct ifreq ifr;
+        memset(&ifr, 0, sizeof(ifr));
+        memcpy(ifr.ifr_name, "lo", 3);
+        if (s < 0 || ioctl(s, SIOCGIFFLAGS, &ifr) != 0) saved = errno;
+        else {
+            ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+            if (ioctl(s, SIOCSIFFLAGS, &ifr) != 0) saved = errno;
+        }
+        if (s >= 0) close(s);
+    }
+    if (setns(home_fd, CLONE_NEWNET) != 0) {
+        if (fd >= 0) close(fd);
+        return -2;
+    }
+    if (saved != 0) {
+        if (fd >= 0) close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}
 
 int berth_memfd_create(const char *name) { return (int)syscall(SYS_memfd_create, name, 1U /* MFD_CLOEXEC */); }
 

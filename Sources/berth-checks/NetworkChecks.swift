@@ -72,7 +72,7 @@ func netResults(_ text: String) -> [String: String] {
     for line in text.split(separator: "\n") {
         let words = line.split(separator: " ").map(String.init)
         guard words.count >= 2 else { continue }
-        if words[0] == "interfaces" { results["interfaces"] = words.dropFirst().joined(separator: " ") }
+        if words[0] == "interfaces" || words[0] == "fds" { results[words[0]] = words.dropFirst().joined(separator: " ") }
         else if words.count == 3 { results["\(words[0]) \(words[1])"] = words[2] }
         else { results[words[0]] = words[1] }
     }
@@ -99,6 +99,7 @@ let networkChecks: [Check] = [
         let none = netResults(text)
         try require(none["interfaces"] == "lo", "interfaces up in the run: \(none["interfaces"] ?? "none"), want lo only")
         try require(none["loopback"] == "ok", "the run's own loopback: \(none["loopback"] ?? "?")")
+        try require(none["fds"] == "0 1 2", "the job holds fds \(none["fds"] ?? "?"), want 0 1 2")
         try require(none["tcp 127.0.0.1:\(tcp.port)"] == "ECONNREFUSED", "the host's 127.0.0.1 service: \(none["tcp 127.0.0.1:\(tcp.port)"] ?? "?")")
         try require(none["abstract \(name)"] == "ECONNREFUSED", "the host's abstract socket @\(name): \(none["abstract \(name)"] ?? "?")")
         if let address {
@@ -138,7 +139,42 @@ let networkChecks: [Check] = [
         try require(served.contains("accepted 0"), "the serving run accepted a connection: \(served)")
         return "a run serving on 0.0.0.0:\(port) and @\(name): another tenant's run and the host get ECONNREFUSED; it accepted 0"
     }),
+    networkPoolCheck,
 ]
+
+let networkPoolCheck: Check = ("network-pool", { ctx in
+    // Runs of network none from the daemon's pool: each joins a ready namespace of its own
+    // (never one another run had), with loopback only, and the namespace's fd never reaches
+    // the job.
+    let pool = try NetworkNamespacePool(capacity: 4)
+    defer { pool.shutdown() }
+    for _ in 0..<500 where pool.readyCount < 4 && pool.failure == nil { usleep(10_000) }
+    try require(pool.readyCount == 4 && pool.failure == nil, "the pool holds \(pool.readyCount) of 4: \(pool.failure ?? "still filling")")
+    var launcher = ctx.launcher
+    launcher.networkNamespaces = pool
+    let tcp = try HostListener.tcp()
+    defer { tcp.close() }
+    var seen: Set<String> = []
+    for i in 0..<6 {
+        let before = pool.readyCount
+        let spec = ctx.spec(["/bin/sh", "-c", "'\(ctx.probePath)' net --tcp 127.0.0.1:\(tcp.port) > \"$BERTH_CHECKPOINT_DIR/out\""])
+        let r = try launcher.start(spec).wait()
+        let text = (try? String(contentsOfFile: (try launcher.checkpointDirectory(spec)) + "/out", encoding: .utf8)) ?? ""
+        try launcher.removeCheckpoints(spec)
+        let got = netResults(text)
+        try require(r.ending == .exited(code: 0) && r.cgroupRemoved, "run \(i) ended as \(r.ending.summary)")
+        try require(got["interfaces"] == "lo" && got["loopback"] == "ok", "run \(i): interfaces \(got["interfaces"] ?? "?"), loopback \(got["loopback"] ?? "?")")
+        try require(got["tcp 127.0.0.1:\(tcp.port)"] == "ECONNREFUSED", "run \(i) reached the host's 127.0.0.1: \(text)")
+        try require(got["fds"] == "0 1 2", "run \(i)'s job holds fds \(got["fds"] ?? "?"), want 0 1 2")
+        let ns = got["netns"] ?? "?"
+        try require(!seen.contains(ns), "run \(i) joined \(ns), a namespace an earlier run had")
+        seen.insert(ns)
+        if i == 0 { try require(before == 4, "the pool was not full before the first run") }
+    }
+    for _ in 0..<500 where pool.readyCount < 4 { usleep(10_000) }
+    try require(pool.readyCount == 4, "the pool refilled to \(pool.readyCount) of 4")
+    return "6 runs from a pool of 4: each in a namespace of its own (\(seen.count) distinct), lo only, host refused, fds 0 1 2; the pool refilled"
+})
 
 enum HostListenerProbe {
     /// A TCP connection from the host to 127.0.0.1:port: 0, or the errno.

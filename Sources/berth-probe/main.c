@@ -11,7 +11,8 @@
 //   berth-probe bind PORT                "bind ok|ERRNO": a TCP socket bound to that port (below 1024
 //                                        needs CAP_NET_BIND_SERVICE)
 //   berth-probe net [--tcp IP:PORT]... [--abstract NAME]... [--serve PORT NAME SECONDS]
-//                                        "interfaces NAME..." (up ones), "loopback ok|ERRNO" (a
+//                                        "interfaces NAME..." (up ones), "netns net:[INODE]",
+//                                        "fds N..." (its open fds), "loopback ok|ERRNO" (a
 //                                        connection to itself on 127.0.0.1), then "tcp IP:PORT
 //                                        RESULT" and "abstract NAME RESULT" per attempt; --serve
 //                                        listens on 0.0.0.0:PORT and @NAME, prints "serving", then
@@ -622,7 +623,18 @@ static int net_probe(int argc, char **argv) {
         if (ioctl(s, SIOCGIFFLAGS, &ifr) == 0 && (ifr.ifr_flags & IFF_UP)) printf(" %s", n->if_name);
     }
     printf("\n");
+    if (s >= 0) close(s);
     if (names) if_freenameindex(names);
+    // Which namespace, and which fds the job holds (a launcher's namespace fd must not leak).
+    char ns[64] = "";
+    ssize_t nsn = readlink("/proc/self/ns/net", ns, sizeof(ns) - 1);
+    printf("netns %s\n", nsn > 0 ? ns : "?");
+    DIR *fds = opendir("/proc/self/fd");
+    printf("fds");
+    for (struct dirent *e; fds && (e = readdir(fds));)
+        if (e->d_name[0] != '.' && atoi(e->d_name) != dirfd(fds)) printf(" %s", e->d_name);
+    printf("\n");
+    if (fds) closedir(fds);
     // Loopback of its own works: a listener on an ephemeral port, then a connection to it.
     int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in a;

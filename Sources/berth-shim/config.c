@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,7 +83,7 @@ static int plain_path(const char *p) {
 // The keys that may be given once, each with the record's value once seen.
 static const char *const single_keys[] = {
     "status", "cgroup", "ids", "exec", "oom-control", "cwd", "mkcwd", "timeout-ms", "grace-ms", "stuck-ms",
-    "stdio", "log-dir", "log-base", "log-max-bytes", "log-keep", "fork", "network",
+    "stdio", "log-dir", "log-base", "log-max-bytes", "log-keep", "fork", "network", "netns",
     "uid", "gid", "nofile", "seccomp", "newroot", "tmpfs-size", "hostname",
 };
 #define NSINGLE (sizeof(single_keys) / sizeof(single_keys[0]))
@@ -138,6 +139,7 @@ static void record(const char *key, const char *v) {
         else if (strcmp(v, "host") == 0) cfg.host_network = 1;
         else refuse("want none or host", v);
     }
+    else if (strcmp(key, "netns") == 0) sb.netns_fd = (int)number(v, BERTH_SHIM_NETNS_FD, BERTH_SHIM_NETNS_FD);
     // Never root, never -1 (which the kernel reads as "unchanged").
     else if (strcmp(key, "uid") == 0) sb.uid = number(v, 1, 4294967294LL);
     else if (strcmp(key, "gid") == 0) sb.gid = number(v, 1, 4294967294LL);
@@ -180,6 +182,12 @@ static void check_document(void) {
     if (!cfg.log_dir != !cfg.log_base) refuse("log-dir and log-base go together", NULL);
     if (network_given && !sb.enabled) refuse("network: only a sandboxed run (newroot) has a network of its own; without one it is the host's", NULL);
     sb.own_network = sb.enabled && !cfg.host_network;
+    if (sb.netns_fd >= 0) {
+        if (!sb.own_network) refuse("netns: only for a sandboxed run (newroot) of network none", NULL);
+        // Held open past close_inherited_fds; never the job's (it closes at exec, and the
+        // run's init closes it once joined).
+        if (fcntl(sb.netns_fd, F_SETFD, FD_CLOEXEC) != 0) refuse("netns: fd 4 is not open", NULL);
+    }
     if (cfg.log_max < 0) cfg.log_max = 10LL << 20;
     if (cfg.log_keep < 0) cfg.log_keep = 3;
     if (cfg.mkcwd) {
@@ -203,7 +211,7 @@ void config_read(int fd) {
         if (n < 0) refuse("cannot read the document on fd 3 (the launcher passes it there)", NULL);
         if (n == 0) break;
         size += (size_t)n;
-        if (size > BERTH_SHIM_CONFIG_MAX) refuse("the document is larger than 1 MiB", NULL);
+        if (size > BERTH_SHIM_CONFIG_MAX) refuse("the document is larger than 4 MiB", NULL);
     }
     close(fd);
     if (size == 0 || doc[size - 1] != 0) refuse("empty, or its last record is not ended by a NUL byte", NULL);

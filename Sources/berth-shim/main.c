@@ -684,13 +684,17 @@ static void launch_failed(struct outcome *o, const char *message) {
 // The shim outlives its caller (a daemon may restart while its runs go on): it keeps none of
 // the caller's files open but stdio, or a restarted daemon would find its own listening
 // socket, database or pipes still held. Nothing is passed to the shim above fd 2.
+// The one exception is a network namespace the launcher passed to join (fd 4, `netns`).
 static void close_inherited_fds(void) {
-    if (syscall(SYS_close_range, 3U, ~0U, 0U) == 0) return;
+    unsigned keep = sb.netns_fd >= 0 ? (unsigned)sb.netns_fd : 0;
+    if (keep ? syscall(SYS_close_range, 3U, keep - 1, 0U) == 0 && syscall(SYS_close_range, keep + 1, ~0U, 0U) == 0
+             : syscall(SYS_close_range, 3U, ~0U, 0U) == 0)
+        return;
     // Kernels before 5.9: one close per possible fd.
     struct rlimit files;
     rlim_t top = getrlimit(RLIMIT_NOFILE, &files) != 0 || files.rlim_cur == RLIM_INFINITY || files.rlim_cur > (1 << 16)
                  ? (1 << 16) : files.rlim_cur;
-    for (rlim_t fd = 3; fd < top; fd++) close((int)fd);
+    for (rlim_t fd = 3; fd < top; fd++) if (fd != keep) close((int)fd);
 }
 
 // What main's steps share: the outcome so far and the fds that tie the shim to its child.
@@ -783,6 +787,7 @@ static void start_child(struct run *r) {
     close(r->errpipe[1]);
     close(r->statuspipe[1]);
     close(r->gopipe[0]);
+    if (sb.netns_fd >= 0) close(sb.netns_fd);   // the child holds it until it has joined
     for (int fd = 0; fd < 3; fd++) if (job_stdio[fd] >= 0) close(job_stdio[fd]);
 }
 

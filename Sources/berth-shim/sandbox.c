@@ -42,7 +42,7 @@
 #include "berth_digest.h"
 #include "berth_shim_contract.h"
 
-struct sandbox sb = { .uid = -1, .gid = -1 };
+struct sandbox sb = { .uid = -1, .gid = -1, .netns_fd = -1 };
 const char *sandbox_operation = "";
 
 struct berth_mount_attr { uint64_t attr_set, attr_clr, propagation, userns_fd; };
@@ -90,7 +90,7 @@ int sandbox_load_filter(const char *path, const char **why) {
 
 uint64_t sandbox_clone_flags(void) {
     if (!sb.enabled) return 0;
-    return (uint64_t)(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC) | (sb.own_network ? CLONE_NEWNET : 0);
+    return (uint64_t)(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC) | (sb.own_network && sb.netns_fd < 0 ? CLONE_NEWNET : 0);
 }
 
 static char pathbuf[4096];
@@ -201,7 +201,14 @@ static int loopback_up(void) {
 }
 
 int sandbox_enter(void) {
-    if (sb.own_network) {
+    if (sb.netns_fd >= 0) {
+        // Made ready by the launcher's pool, loopback up: joining takes no lock the kernel's
+        // network setup holds (rtnl), which namespaces being made or torn down meanwhile do.
+        sandbox_operation = "join the run's network namespace";
+        if (setns(sb.netns_fd, CLONE_NEWNET) != 0) return -1;
+        close(sb.netns_fd);
+        sb.netns_fd = -1;
+    } else if (sb.own_network) {
         sandbox_operation = "bring up loopback";
         if (loopback_up() != 0) return -1;
     }

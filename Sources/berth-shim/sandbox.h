@@ -11,6 +11,7 @@ struct sandbox {
     int enabled;                 // namespaces, the private mount tree and the run's init
     const char *newroot;         // an empty directory made by the parent: the new root's mount point
     int own_network;             // a network namespace of its own, loopback only (network none)
+    int netns_fd;                // a ready one to join (from the launcher's pool); -1: clone a new one
     const char **tmpfs; int ntmpfs;                 // private, writable (/tmp, /var/tmp, /dev/shm)
     long long tmpfs_size;        // size= of each private tmpfs, in bytes; 0: the kernel's default
     const char **masks; int nmasks;                 // hidden behind an empty read-only tmpfs; resolved

@@ -46,8 +46,13 @@ echo "vm: building static berth-checks, berth-shim and berth-probe"
 products="berth-checks berth-shim berth-probe"
 [ -n "$bench" ] && products="$products berth-bench"
 for product in $products; do
-    (cd "$repo" && swift build -c release --scratch-path .build-vm -Xswiftc -static-executable --product "$product" 2>&1 \
-        | grep -E 'error|warning:' || true)
+    # A failed build must fail the suite: the VM would otherwise run the binaries of an older build.
+    if ! built=$(cd "$repo" && swift build -c release --scratch-path .build-vm -Xswiftc -static-executable --product "$product" 2>&1); then
+        echo "$built" | grep -E 'error' | head -20
+        echo "vm: building $product failed"
+        exit 1
+    fi
+    echo "$built" | grep -E 'warning:' | grep -v "unhandled; explicitly declare" || true
 done
 bin=$(cd "$repo" && swift build -c release --scratch-path .build-vm -Xswiftc -static-executable --show-bin-path)
 

@@ -18,6 +18,9 @@ public struct Launcher: Sendable {
     /// Makes the shim take its path for kernels without clone3 (fork, then join the cgroup
     /// and unshare), so that path is tested on kernels that have clone3.
     public var forkFallback = false
+    /// Ready network namespaces for runs of network `none` (the daemon keeps one); nil, or
+    /// none ready: the run makes its own.
+    public var networkNamespaces: NetworkNamespacePool?
 
     /// Readies the host once, off the launch path: Berth's directories, and its cgroup root
     /// with the controllers it needs (`driver.prepare()`, which may move this process into a
@@ -207,9 +210,15 @@ public struct Launcher: Sendable {
             if forkFallback { try config.add("fork", "1", field: "fork") }
             try config.add("exec", resolveExecutable(spec.argv[0], environment: environment), field: "command")
             try config.add("arg", spec.argv, field: "command")
+            var netnsFD: Int32?
+            if spec.sandboxed && spec.network == .none, let fd = networkNamespaces?.take() {
+                netnsFD = fd
+                try config.add("netns", String(BERTH_SHIM_NETNS_FD), field: "network")
+            }
+            defer { if let netnsFD { close(netnsFD) } }
             let configFD = try config.memfd()
             defer { close(configFD) }
-            let pid = try spawnShim(shimPath, run: spec.runID, config: configFD, environment: environment)
+            let pid = try spawnShim(shimPath, run: spec.runID, config: configFD, netns: netnsFD, environment: environment)
             // The shim is this process's child, unreaped: its pid cannot be another's yet.
             let start = ProcessStat.read(pid)?.start ?? 0
             return StartedRun(spec: spec, place: place, shimPID: pid, shimStart: start, statusPath: statusPath(spec.runID),
@@ -265,8 +274,16 @@ public struct Launcher: Sendable {
 }
 
 /// posix_spawn of the shim in a new session, with default signal dispositions and an empty
-/// mask, its configuration on fd 3 (`BERTH_SHIM_CONFIG_FD`) and argv naming only the run.
-func spawnShim(_ path: String, run: RunID, config: Int32, environment: [String]) throws -> pid_t {
+/// mask, its configuration on fd 3 (`BERTH_SHIM_CONFIG_FD`), the network namespace to join
+/// (if any) on fd 4, and argv naming only the run.
+func spawnShim(_ path: String, run: RunID, config: Int32, netns: Int32?, environment: [String]) throws -> pid_t {
+    // Each source above the fds it goes to: a dup2 onto the same fd keeps close-on-exec, and
+    // one source must not be overwritten by the other's dup2 before its own.
+    let lowest = max(BERTH_SHIM_CONFIG_FD, BERTH_SHIM_NETNS_FD) + 1
+    let config = try Sys.fdAtLeast(config, lowest)
+    defer { close(config) }
+    let netns = try netns.map { try Sys.fdAtLeast($0, lowest) }
+    defer { if let netns { close(netns) } }
     var attr = posix_spawnattr_t()
     posix_spawnattr_init(&attr)
     defer { posix_spawnattr_destroy(&attr) }
@@ -282,8 +299,8 @@ func spawnShim(_ path: String, run: RunID, config: Int32, environment: [String])
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
-    // dup2 onto fd 3 clears close-on-exec; the memfd is never fd 3 itself (ShimConfig.memfd).
     posix_spawn_file_actions_adddup2(&actions, config, BERTH_SHIM_CONFIG_FD)
+    if let netns { posix_spawn_file_actions_adddup2(&actions, netns, BERTH_SHIM_NETNS_FD) }
     let argv = [path, run.rawValue]
     let cArgs = argv.map { strdup($0) } + [nil]
     let cEnv = environment.map { strdup($0) } + [nil]

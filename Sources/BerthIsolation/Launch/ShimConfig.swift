@@ -37,17 +37,9 @@ struct ShimConfig {
     /// A memfd holding the document, at offset 0; the caller closes it.
     func memfd() throws -> Int32 {
         guard bytes.count <= Int(BERTH_SHIM_CONFIG_MAX) else {
-            throw BerthError.invalid("command", "command, environment and paths together must fit the shim's 1 MiB configuration")
+            throw BerthError.invalid("command", "command and paths together must fit the shim's 4 MiB configuration")
         }
-        var fd = try Sys.retrying(.system, "memfd_create for the shim's configuration") { berth_memfd_create("berth-shim-config") }
-        if fd == BERTH_SHIM_CONFIG_FD {
-            // posix_spawn's dup2 onto the same fd would leave it close-on-exec: keep it elsewhere.
-            let moved = fcntl(fd, F_DUPFD_CLOEXEC, BERTH_SHIM_CONFIG_FD + 1)
-            let e = errno
-            close(fd)
-            guard moved >= 0 else { throw BerthError(.system, "move the shim's configuration off fd 3: \(Sys.errnoText(e))", errno: e) }
-            fd = moved
-        }
+        let fd = try Sys.retrying(.system, "memfd_create for the shim's configuration") { berth_memfd_create("berth-shim-config") }
         do {
             var done = 0
             while done < bytes.count {

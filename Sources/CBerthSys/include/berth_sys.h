@@ -22,6 +22,12 @@ int berth_pidfd_send_signal(int pidfd, int sig);
 /// close_range(2) with CLOSE_RANGE_CLOEXEC from `first` up: fds stay usable until exec.
 int berth_close_range_cloexec(unsigned int first);
 
+/// A fresh network namespace with `lo` up, made on the calling thread, which then returns to
+/// the namespace `home_fd` names (its own, opened beforehand). Returns an O_CLOEXEC fd of the
+/// new namespace, or -1 with errno set; -2 when the thread could not return home (it is then
+/// left in the new namespace and must make no more).
+int berth_netns_create(int home_fd);
+
 /// memfd_create(2) with MFD_CLOEXEC.
 int berth_memfd_create(const char *name);
 
