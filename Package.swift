@@ -30,6 +30,10 @@ let package = Package(
                        providers: [.apt(["libseccomp-dev"])]),
         .systemLibrary(name: "CCap", pkgConfig: "libcap",
                        providers: [.apt(["libcap-dev"])]),
+        // rtnetlink through libnl: the shim makes a shaped run's veth pair, addresses, route and
+        // tc qdiscs with it, no `ip` or `tc` exec on the launch path.
+        .systemLibrary(name: "CNetlink", pkgConfig: "libnl-route-3.0",
+                       providers: [.apt(["libnl-3-dev", "libnl-route-3-dev"])]),
 
         // cgroup drivers, stats parsing, the launcher, host checks.
         .target(name: "BerthIsolation",
@@ -40,7 +44,7 @@ let package = Package(
 
         // The per-run supervisor: the job's parent and its sandbox. Plain C, libc only, linked
         // statically: no dynamic loader on the launch path, and a small resident set.
-        .executableTarget(name: "berth-shim", dependencies: ["CBerthSys", "CNoSwiftRuntime"],
+        .executableTarget(name: "berth-shim", dependencies: ["CBerthSys", "CNoSwiftRuntime", "CNetlink"],
                           linkerSettings: [.unsafeFlags(["-static-executable"])]),
 
         // The sandbox probe: run as a job by the checks, it tries what a hostile job would.

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pkg in libseccomp-dev libcap-dev libsqlite3-dev curl qemu-system-x86 busybox-static cpio e2fsprogs iproute2 xz-utils; do
+for pkg in libseccomp-dev libcap-dev libnl-3-dev libnl-route-3-dev nftables libsqlite3-dev curl qemu-system-x86 busybox-static cpio e2fsprogs iproute2 xz-utils; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -23,6 +23,9 @@ public struct RunSpec: Sendable {
     /// loopback only; `host` keeps the host's (operators' runs only: the API refuses it to
     /// tenants). An unsandboxed run has no namespaces, so the host's network whatever this says.
     public var network = NetworkMode.none
+    /// Network `shaped`: what the job may send and receive, in bits per second (both required).
+    public var egressBitsPerSecond: Int?
+    public var ingressBitsPerSecond: Int?
     /// The job gets the caller's own stdin, stdout and stderr (`berth run -t`, for a terminal);
     /// by default they are pipes the shim relays, so the job never holds the caller's files.
     public var terminal = false

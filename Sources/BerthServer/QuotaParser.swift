@@ -22,15 +22,3 @@ enum QuotaParser {
     }
 }
 
-/// A rate in bits per second as tc writes it: `10Mbit`, `1Gbit`, `500kbit`, `2000bit`.
-public func parseBitRate(_ text: String, field: String) throws -> Int {
-    let units: [(String, Int)] = [("Gbit", 1_000_000_000), ("Mbit", 1_000_000), ("kbit", 1_000), ("Kbit", 1_000), ("bit", 1)]
-    for (suffix, scale) in units where text.hasSuffix(suffix) {
-        let digits = text.dropLast(suffix.count)
-        guard !digits.isEmpty, digits.count <= 12, digits.allSatisfy({ $0.isASCII && $0.isNumber }), let n = Int(digits), n > 0 else { break }
-        let (bits, overflow) = n.multipliedReportingOverflow(by: scale)
-        guard !overflow, bits <= 1_000_000_000_000 else { throw BerthError.invalid(field, "must be at most 1000Gbit", got: text) }
-        return bits
-    }
-    throw BerthError.invalid(field, "must be a rate such as 100Mbit, 1Gbit or 500kbit", got: text)
-}

@@ -154,11 +154,17 @@ let networkPoolCheck: Check = ("network-pool", { ctx in
     launcher.networkNamespaces = pool
     let tcp = try HostListener.tcp()
     defer { tcp.close() }
+    // Four runs at once, all from the pool: alive together, their namespaces' inode numbers
+    // tell them apart (a freed namespace's number is given again later, so runs one after
+    // another could not show it).
+    var runs: [(RunSpec, StartedRun)] = []
+    for _ in 0..<4 {
+        let spec = ctx.spec(["/bin/sh", "-c", "'\(ctx.probePath)' net --tcp 127.0.0.1:\(tcp.port) > \"$BERTH_CHECKPOINT_DIR/out\"; sleep 1"])
+        runs.append((spec, try launcher.start(spec)))
+    }
     var seen: Set<String> = []
-    for i in 0..<6 {
-        let before = pool.readyCount
-        let spec = ctx.spec(["/bin/sh", "-c", "'\(ctx.probePath)' net --tcp 127.0.0.1:\(tcp.port) > \"$BERTH_CHECKPOINT_DIR/out\""])
-        let r = try launcher.start(spec).wait()
+    for (i, (spec, started)) in runs.enumerated() {
+        let r = started.wait()
         let text = (try? String(contentsOfFile: (try launcher.checkpointDirectory(spec)) + "/out", encoding: .utf8)) ?? ""
         try launcher.removeCheckpoints(spec)
         let got = netResults(text)
@@ -166,14 +172,12 @@ let networkPoolCheck: Check = ("network-pool", { ctx in
         try require(got["interfaces"] == "lo" && got["loopback"] == "ok", "run \(i): interfaces \(got["interfaces"] ?? "?"), loopback \(got["loopback"] ?? "?")")
         try require(got["tcp 127.0.0.1:\(tcp.port)"] == "ECONNREFUSED", "run \(i) reached the host's 127.0.0.1: \(text)")
         try require(got["fds"] == "0 1 2", "run \(i)'s job holds fds \(got["fds"] ?? "?"), want 0 1 2")
-        let ns = got["netns"] ?? "?"
-        try require(!seen.contains(ns), "run \(i) joined \(ns), a namespace an earlier run had")
-        seen.insert(ns)
-        if i == 0 { try require(before == 4, "the pool was not full before the first run") }
+        seen.insert(got["netns"] ?? "?")
     }
+    try require(seen.count == 4 && !seen.contains("?"), "four runs at once joined \(seen.count) namespaces: \(seen)")
     for _ in 0..<500 where pool.readyCount < 4 { usleep(10_000) }
     try require(pool.readyCount == 4, "the pool refilled to \(pool.readyCount) of 4")
-    return "6 runs from a pool of 4: each in a namespace of its own (\(seen.count) distinct), lo only, host refused, fds 0 1 2; the pool refilled"
+    return "4 runs at once from a pool of 4: 4 distinct namespaces, lo only, host refused, fds 0 1 2; the pool refilled"
 })
 
 enum HostListenerProbe {
@@ -191,3 +195,119 @@ enum HostListenerProbe {
         return rc == 0 ? 0 : errno
     }
 }
+
+/// iproute2's `ip`, by its path: busybox's shell runs its own `ip` applet (no netns) for a bare name.
+let ipTool: String = {
+    let candidates: [String] = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"]
+    return candidates.first { access($0, X_OK) == 0 } ?? "ip"
+}()
+
+/// A network namespace the check makes itself, with a veth to the host: the place shaped runs'
+/// traffic goes to (`10.214.0.2`, the host end `10.214.0.1`). Removed by `remove()`.
+struct ServerNamespace {
+    let name: String
+    let hostEnd: String
+    let address = "10.214.0.2"
+    let scratch: String
+
+    init(scratch: String) throws {
+        name = "berth-srv-\(getpid())"
+        hostEnd = "bts\(getpid())"
+        self.scratch = scratch
+        let taken = try shell("\(ipTool) -o addr show to 10.214.0.0/30 | grep -q . && exit 1 || exit 0", scratch: scratch)
+        guard taken.status == 0 else { throw CheckFailure("10.214.0.0/30 is already on an interface of this host (a leftover?): remove it first") }
+        let ip = ipTool
+        for command in ["\(ip) netns add \(name)",
+                        "\(ip) link add \(hostEnd) type veth peer name eth0 netns \(name)",
+                        "\(ip) addr add 10.214.0.1/30 dev \(hostEnd)", "\(ip) link set \(hostEnd) up",
+                        "\(ip) -n \(name) addr add \(address)/30 dev eth0", "\(ip) -n \(name) link set eth0 up",
+                        "\(ip) -n \(name) link set lo up", "\(ip) -n \(name) route add default via 10.214.0.1"] {
+            let r = try shell(command, scratch: scratch)
+            if r.status != 0 {
+                remove()
+                throw CheckFailure("\(command): \(r.stderr)")
+            }
+        }
+    }
+
+    /// Starts `berth-probe net ARGS` inside, its output to `output`; waits until it listens.
+    func serve(_ probe: String, _ args: String, output: String) throws -> pid_t {
+        let pid = try Subprocess.spawn(["/bin/sh", "-c", "exec \(ipTool) netns exec \(name) '\(probe)' net \(args) > '\(output)' 2>&1"])
+        for _ in 0..<200 where !readFile(output).contains("listening") { usleep(10_000) }
+        guard readFile(output).contains("listening") else { throw CheckFailure("the server in \(name) did not listen: \(readFile(output))") }
+        return pid
+    }
+
+    func remove() {
+        _ = try? shell("\(ipTool) netns del \(name); \(ipTool) link del \(hostEnd) 2>/dev/null", scratch: scratch)
+    }
+}
+
+/// `net.ipv4.ip_forward` set to 1 until `restore()`: shaped runs reach other hosts through
+/// this one.
+struct Forwarding {
+    let before: String
+    static let path = "/proc/sys/net/ipv4/ip_forward"
+    init() throws {
+        before = readFile(Self.path).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard Self.write("1") else { throw CheckFailure("cannot turn on \(Self.path)") }
+    }
+    func restore() { _ = Self.write(before) }
+    /// In place: procfs takes no write-and-rename.
+    static func write(_ value: String) -> Bool {
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        return value.withCString { Glibc.write(fd, $0, strlen($0)) } > 0
+    }
+}
+
+/// The rate of "WORD BYTES MILLIS" in bits per second.
+func bitRate(_ text: String, _ word: String) -> Double? {
+    guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix(word + " ") }) else { return nil }
+    let parts = line.split(separator: " ")
+    guard parts.count == 3, let bytes = Double(parts[1]), let millis = Double(parts[2]), millis > 0 else { return nil }
+    return bytes * 8 / (millis / 1000)
+}
+
+let shapedChecks: [Check] = [
+    ("network-shaped", { ctx in
+        // A shaped run sends to, then receives from, a server in a namespace the check made:
+        // each direction at its own limit (10 Mbit out, 20 Mbit in) over 3 s, within 0.7–1.1×.
+        let forwarding = try Forwarding()
+        defer { forwarding.restore() }
+        let server = try ServerNamespace(scratch: ctx.scratch)
+        defer { server.remove() }
+        let egress = 10_000_000, ingress = 20_000_000
+        func shaped(_ argv: [String]) throws -> (RunResult, String) {
+            try ctx.output(of: argv) { s in
+                s.network = .shaped
+                s.egressBitsPerSecond = egress
+                s.ingressBitsPerSecond = ingress
+            }
+        }
+        let sinkOut = ctx.scratch + "/sink.out"
+        let sink = try server.serve(ctx.probePath, "--sink 5001 10", output: sinkOut)
+        let (sent, sentText) = try shaped([ctx.probePath, "net", "--send", "\(server.address):5001", "3"])
+        var status: Int32 = 0
+        waitpid(sink, &status, 0)
+        try require(sent.ending == .exited(code: 0), "the sending run ended as \(sent.ending.summary): \(sentText)")
+        guard let out = bitRate(readFile(sinkOut), "sink") else { throw CheckFailure("no rate from the server: \(readFile(sinkOut)) / job: \(sentText)") }
+
+        let sourceOut = ctx.scratch + "/source.out"
+        let source = try server.serve(ctx.probePath, "--source 5002 5", output: sourceOut)
+        let (received, receivedText) = try shaped([ctx.probePath, "net", "--recv", "\(server.address):5002", "3"])
+        waitpid(source, &status, 0)
+        try require(received.ending == .exited(code: 0), "the receiving run ended as \(received.ending.summary): \(receivedText)")
+        guard let into = bitRate(receivedText, "received") else { throw CheckFailure("no rate from the job: \(receivedText)") }
+
+        let outRatio = out / Double(egress), inRatio = into / Double(ingress)
+        try require((0.7...1.1).contains(outRatio), String(format: "egress %.2f Mbit/s, %.2f× its 10 Mbit limit", out / 1e6, outRatio))
+        try require((0.7...1.1).contains(inRatio), String(format: "ingress %.2f Mbit/s, %.2f× its 20 Mbit limit", into / 1e6, inRatio))
+        let left = readFile("/proc/net/dev").split(separator: "\n").filter { $0.trimmingCharacters(in: .whitespaces).hasPrefix("bh") }
+        try require(left.isEmpty, "veths left behind: \(left)")
+        let leases = (try? FileManager.default.contentsOfDirectory(atPath: ctx.launcher.layout.leaseDirectory)) ?? []
+        try require(leases.isEmpty, "address leases left behind: \(leases)")
+        return String(format: "egress %.2f Mbit/s (%.2f× of 10 Mbit), ingress %.2f Mbit/s (%.2f× of 20 Mbit) over 3 s; no veth or lease left", out / 1e6, outRatio, into / 1e6, inRatio)
+    }),
+]

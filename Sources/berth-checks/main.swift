@@ -178,7 +178,7 @@ let isolationChecks: [Check] = [
     }),
 ]
 
-let checks = isolationChecks + sandboxChecks + hardeningChecks + daemonChecks + quotaChecks + networkChecks
+let checks = isolationChecks + sandboxChecks + hardeningChecks + daemonChecks + quotaChecks + networkChecks + shapedChecks
 
 enum Subprocess {
     static func spawn(_ argv: [String]) throws -> pid_t {

@@ -17,6 +17,9 @@
 //                                        RESULT" and "abstract NAME RESULT" per attempt; --serve
 //                                        listens on 0.0.0.0:PORT and @NAME, prints "serving", then
 //                                        accepts for SECONDS and prints "accepted N"
+//   berth-probe net --sink PORT SECONDS | --source PORT SECONDS | --send IP:PORT SECONDS | --recv IP:PORT SECONDS
+//                                        traffic for the shaping checks: "sink BYTES MILLIS" (first
+//                                        byte to last), "received BYTES MILLIS", "sent BYTES"
 //
 // RESULT is "ok", an errno name (EPERM, ENOSYS…), or "killed:SIGNAL". Each attempt runs in a
 // child of its own, so a syscall that gets through cannot change the probe.
@@ -612,7 +615,95 @@ static void serve(int port, const char *name, int seconds) {
     printf("accepted %d\n", accepted);
 }
 
+static long long now_millis(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+// A TCP listener on 0.0.0.0:port; its one connection's fd, or -1.
+static int accept_one(int port) {
+    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+    setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    if (bind(l, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(l, 4) != 0) { printf("listen %s\n", errno_name(errno)); return -1; }
+    printf("listening\n");
+    // Never forever: a connection must come within 10 s and then move within each 10 s.
+    struct pollfd p = { l, POLLIN, 0 };
+    int c = poll(&p, 1, 10000) == 1 ? accept4(l, NULL, NULL, SOCK_CLOEXEC) : -1;
+    close(l);
+    if (c < 0) { printf("accept timed out\n"); return -1; }
+    struct timeval t = { 10, 0 };
+    setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &t, sizeof(t));
+    setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &t, sizeof(t));
+    return c;
+}
+
+// Traffic for the shaping checks. Sink: reads one connection to its end, then prints the bytes
+// and the milliseconds from the first byte to the last. Source: writes to one connection for
+// `seconds`. Send and recv: the job's side of each.
+static int traffic(const char *mode, const char *where, int seconds) {
+    static char buf[65536];
+    if (strcmp(mode, "--sink") == 0 || strcmp(mode, "--source") == 0) {
+        int c = accept_one(atoi(where));
+        if (c < 0) return 1;
+        long long first = -1, last = 0, bytes = 0, end = now_millis() + seconds * 1000LL;
+        if (mode[2] == 's' && mode[3] == 'i') {
+            for (ssize_t n; (n = read(c, buf, sizeof(buf))) > 0;) {
+                if (first < 0) first = now_millis();
+                last = now_millis();
+                bytes += n;
+            }
+            printf("sink %lld %lld\n", bytes, last - (first < 0 ? last : first));
+        } else {
+            signal(SIGPIPE, SIG_IGN);
+            while (now_millis() < end && write(c, buf, sizeof(buf)) > 0) {}
+            printf("source done\n");
+        }
+        close(c);
+        return 0;
+    }
+    char ip[64];
+    snprintf(ip, sizeof(ip), "%s", where);
+    char *colon = strrchr(ip, ':');
+    if (!colon) return 1;
+    *colon = 0;
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)atoi(colon + 1));
+    inet_pton(AF_INET, ip, &a.sin_addr);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) { printf("connect %s\n", errno_name(errno)); return 1; }
+    long long start = now_millis(), end = start + seconds * 1000LL, bytes = 0, first = -1, last = 0;
+    if (strcmp(mode, "--send") == 0) {
+        while (now_millis() < end) { ssize_t n = write(fd, buf, sizeof(buf)); if (n <= 0) break; bytes += n; }
+        // Every byte delivered before the job ends (the run's network goes with it): half
+        // close, then wait for the server's close.
+        shutdown(fd, SHUT_WR);
+        while (read(fd, buf, sizeof(buf)) > 0) {}
+        printf("sent %lld\n", bytes);
+    } else {
+        while (now_millis() < end) {
+            ssize_t n = read(fd, buf, sizeof(buf));
+            if (n <= 0) break;
+            if (first < 0) first = now_millis();
+            last = now_millis();
+            bytes += n;
+        }
+        printf("received %lld %lld\n", bytes, last - (first < 0 ? last : first));
+    }
+    close(fd);
+    return 0;
+}
+
 static int net_probe(int argc, char **argv) {
+    if (argc == 5 && (strcmp(argv[2], "--sink") == 0 || strcmp(argv[2], "--source") == 0
+                      || strcmp(argv[2], "--send") == 0 || strcmp(argv[2], "--recv") == 0))
+        return traffic(argv[2], argv[3], atoi(argv[4]));
     struct if_nameindex *names = if_nameindex();
     printf("interfaces");
     int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);

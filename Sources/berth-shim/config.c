@@ -1,7 +1,9 @@
 #define _GNU_SOURCE
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <net/if.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,6 +86,7 @@ static int plain_path(const char *p) {
 static const char *const single_keys[] = {
     "status", "cgroup", "ids", "exec", "oom-control", "cwd", "mkcwd", "timeout-ms", "grace-ms", "stuck-ms",
     "stdio", "log-dir", "log-base", "log-max-bytes", "log-keep", "fork", "network", "netns",
+    "veth", "address", "gateway", "egress-bps", "ingress-bps", "lease",
     "uid", "gid", "nofile", "seccomp", "newroot", "tmpfs-size", "hostname",
 };
 #define NSINGLE (sizeof(single_keys) / sizeof(single_keys[0]))
@@ -137,7 +140,32 @@ static void record(const char *key, const char *v) {
         network_given = 1;
         if (strcmp(v, "none") == 0) cfg.host_network = 0;
         else if (strcmp(v, "host") == 0) cfg.host_network = 1;
-        else refuse("want none or host", v);
+        else if (strcmp(v, "shaped") == 0) cfg.shaped = 1;
+        else refuse("want none, shaped or host", v);
+    } else if (strcmp(key, "veth") == 0) {
+        size_t n = strlen(v);
+        int ok = n >= 1 && n < IFNAMSIZ;
+        for (size_t i = 0; ok && i < n; i++) ok = (v[i] >= 'a' && v[i] <= 'z') || (v[i] >= '0' && v[i] <= '9') || v[i] == '-';
+        if (!ok) refuse("want 1 to 15 of a-z, 0-9 and '-'", v);
+        cfg.veth = v;
+    } else if (strcmp(key, "address") == 0 || strcmp(key, "gateway") == 0) {
+        struct in_addr a;
+        char ip[32];
+        const char *slash = strchr(v, '/');
+        size_t n = slash ? (size_t)(slash - v) : 0;
+        if (!slash || n >= sizeof(ip)) refuse("want an IPv4 address with its prefix, such as 10.213.0.2/30", v);
+        memcpy(ip, v, n);
+        ip[n] = 0;
+        if (inet_pton(AF_INET, ip, &a) != 1) refuse("want an IPv4 address with its prefix, such as 10.213.0.2/30", v);
+        (void)number(slash + 1, 8, 30);
+        if (key[0] == 'a') cfg.net_address = v; else cfg.net_gateway = v;
+    } else if (strcmp(key, "lease") == 0) {
+        if (v[0] != '/') refuse("want an absolute path", v);
+        cfg.lease = v;
+    } else if (strcmp(key, "egress-bps") == 0) {
+        cfg.egress_bps = number(v, 8000, 1000LL * 1000 * 1000 * 1000);
+    } else if (strcmp(key, "ingress-bps") == 0) {
+        cfg.ingress_bps = number(v, 8000, 1000LL * 1000 * 1000 * 1000);
     }
     else if (strcmp(key, "netns") == 0) sb.netns_fd = (int)number(v, BERTH_SHIM_NETNS_FD, BERTH_SHIM_NETNS_FD);
     // Never root, never -1 (which the kernel reads as "unchanged").
@@ -182,8 +210,11 @@ static void check_document(void) {
     if (!cfg.log_dir != !cfg.log_base) refuse("log-dir and log-base go together", NULL);
     if (network_given && !sb.enabled) refuse("network: only a sandboxed run (newroot) has a network of its own; without one it is the host's", NULL);
     sb.own_network = sb.enabled && !cfg.host_network;
+    int shaping_keys = !!cfg.veth + !!cfg.net_address + !!cfg.net_gateway + !!cfg.egress_bps + !!cfg.ingress_bps + !!cfg.lease;
+    if (cfg.shaped && shaping_keys != 6) refuse("network shaped needs veth, address, gateway, lease, egress-bps and ingress-bps", NULL);
+    if (!cfg.shaped && shaping_keys) refuse("veth, address, gateway, lease, egress-bps and ingress-bps are for network shaped only", NULL);
     if (sb.netns_fd >= 0) {
-        if (!sb.own_network) refuse("netns: only for a sandboxed run (newroot) of network none", NULL);
+        if (!sb.own_network || cfg.shaped) refuse("netns: only for a sandboxed run (newroot) of network none", NULL);
         // Held open past close_inherited_fds; never the job's (it closes at exec, and the
         // run's init closes it once joined).
         if (fcntl(sb.netns_fd, F_SETFD, FD_CLOEXEC) != 0) refuse("netns: fd 4 is not open", NULL);

@@ -21,7 +21,11 @@ struct config {
     long long stuck_ms;  // how long after cgroup.kill a run may take to empty before it is reported stuck
     int relay;           // the job's stdio are pipes the shim relays (default), not the shim's own fds
     int fork_only;       // take the path for kernels without clone3 (tests prove it this way)
-    int host_network;    // a sandboxed run keeps the host's network (operator only); else its own, loopback only
+    int host_network;    // a sandboxed run keeps the host's network (operator only); else its own
+    int shaped;          // network shaped: a veth pair to the host, tbf both ways (network.c)
+    const char *veth, *net_address, *net_gateway;   // the host end's name; eth0's and the host end's CIDRs
+    const char *lease;                               // the address lease file, removed with the network
+    long long egress_bps, ingress_bps;               // what the job may send, and receive
     const char *exec;    // the path to exec
     struct list argv;    // the job's argv, NULL-terminated once read
 };

@@ -69,6 +69,7 @@
 #include "berth_shim_contract.h"
 #include "berth_sys.h"
 #include "config.h"
+#include "network.h"
 #include "no_swift_runtime.h"
 #include "sandbox.h"
 
@@ -78,6 +79,9 @@
 // PID 1 sees "berth-init", not Berth's host paths.
 static char *arg_area;
 static size_t arg_area_len;
+
+// A shaped run's network namespace, held by the shim until the run's network is removed.
+static int run_netns = -1;
 
 static long long now_ms(void) {
     struct timespec ts;
@@ -252,6 +256,12 @@ static void collect_stats(void) {
         json_string(f, cfg.stat_names.items[i], strlen(cfg.stat_names.items[i]));
         fputc(':', f);
         json_string(f, buf, (size_t)n);
+    }
+    if (cfg.shaped && network_counters(buf, sizeof(buf)) == 0) {
+        if (!first) fputc(',', f);
+        json_string(f, "net", 3);
+        fputc(':', f);
+        json_string(f, buf, strlen(buf));
     }
     fputc('}', f);
     fclose(f);
@@ -606,6 +616,11 @@ static void finish(struct outcome *o, long long empty_within_ms) {
     relay_drain(o->stuck ? 0 : o->how == BERTH_HOW_TIMEOUT || o->how == BERTH_HOW_STOPPED ? 100 : 1000);
     o->state = BERTH_STATE_ENDED;
     collect_stats();
+    if (cfg.shaped) {
+        network_remove();
+        if (run_netns >= 0) close(run_netns);
+        unlink(cfg.lease);
+    }
     o->cgroup_removed = !o->stuck && remove_cgroups();
     if (write_status(o) != 0) { perror("berth-shim: status"); exit(125); }
     if (o->stuck && fork() == 0) {
@@ -794,7 +809,18 @@ static void start_child(struct run *r) {
 // Gives the child its go, then waits for its setup: the error pipe closes at its exec, or
 // carries the step that failed. A failed setup ends the run here.
 static void await_setup(struct run *r) {
-    // The run's namespaces exist now; whatever the shim sets up in them from outside goes here.
+    // The run's namespaces exist now: what the shim sets up in them from outside goes here.
+    if (cfg.shaped) {
+        // The run's namespace is held open until the end, so its veth (and its counters) last
+        // until the shim has read them and removed it.
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)r->pid);
+        run_netns = open(path, O_RDONLY | O_CLOEXEC);
+        if (run_netns < 0 || network_setup(r->pid) != 0) {
+            close(r->gopipe[1]);   // the child reads EOF and leaves
+            launch_failed(&r->o, run_netns < 0 ? "network: cannot hold the run's network namespace" : network_failure());
+        }
+    }
     if (write(r->gopipe[1], "g", 1) != 1) launch_failed(&r->o, "cannot give the run's child its go");
     close(r->gopipe[1]);
     struct child_error ce;

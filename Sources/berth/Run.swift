@@ -42,7 +42,9 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("workdir"), help: "The job's working directory (default: the current one).") var workdir: String?
     @Option(name: .customLong("cgroup-root"), help: "Berth's cgroup root, as a cgroup path (default: <own cgroup>/berth).") var cgroupRoot: String?
     @Option(name: .customLong("cap-add"), help: "Grant the job a capability as an ambient one (operator only): NET_BIND_SERVICE, SYS_NICE or IPC_LOCK.") var capAdd: [String] = []
-    @Option(help: "The job's network: none (its own namespace, loopback only; the default) or host (the host's network, no isolation).") var net: String?
+    @Option(help: "The job's network: none (its own namespace, loopback only; the default), shaped (its own namespace with a veth to the host, limited both ways: --egress, --ingress) or host (the host's network, no isolation).") var net: String?
+    @Option(help: "Network shaped: what the job may send, such as 10Mbit.") var egress: String?
+    @Option(help: "Network shaped: what the job may receive, such as 10Mbit.") var ingress: String?
     @Option(help: "Seccomp profile: default, or unconfined where the operator allows it (BERTH_ALLOW_UNCONFINED=1).") var seccomp: String?
     @Option(name: .customLong("runtime-dir"), help: "Berth's runtime directory: status files, run roots (default /run/berth).") var runtimeDir: String = "/run/berth"
     @Option(name: .customLong("state-dir"), help: "Berth's state directory: tenant uids (default /var/lib/berth).") var stateDir: String = "/var/lib/berth"
@@ -81,6 +83,11 @@ struct Run: ParsableCommand {
                 throw BerthError.invalid("net", "must be none, shaped or host", got: net)
             }
             spec.network = mode
+        }
+        if let egress { spec.egressBitsPerSecond = try parseBitRate(egress, field: "egress") }
+        if let ingress { spec.ingressBitsPerSecond = try parseBitRate(ingress, field: "ingress") }
+        if spec.network != .shaped && (egress != nil || ingress != nil) {
+            throw BerthError.invalid("net", "--egress and --ingress need --net shaped")
         }
         spec.environment += ["BERTH_TENANT=\(spec.tenant)", "BERTH_JOB_ID=\(spec.jobID)", "BERTH_RUN_ID=\(spec.runID)"]
 

@@ -5,7 +5,7 @@ export PATH=/bin
 if [ ! -e /.stage2 ]; then
     mkdir -p /newroot
     mount -t tmpfs -o size=900m root /newroot
-    for d in bin lib etc init; do cp -a /$d /newroot/; done
+    for d in bin lib lib64 etc init; do cp -a /$d /newroot/; done
     mkdir -p /newroot/proc /newroot/sys /newroot/dev /newroot/tmp /newroot/mnt /newroot/run /newroot/opt /newroot/etc /newroot/usr/bin /newroot/var/tmp
     touch /newroot/.stage2
     exec switch_root /newroot /init
@@ -16,9 +16,11 @@ mount -t devtmpfs dev /dev
 mount -t tmpfs tmp /tmp
 mkdir -p /run && mount -t tmpfs run /run
 mount -t cgroup2 none /sys/fs/cgroup
-# Loopback up, as on any real host: the network checks reach services on 127.0.0.1.
+# Loopback up, as on any real host: the network checks reach services on 127.0.0.1; and
+# iproute2's netns directory where it looks for it.
 ifconfig lo 127.0.0.1 up
-for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk quota_tree quota_v2; do
+ln -sfn /run /var/run
+for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk quota_tree quota_v2 veth sch_tbf; do
     insmod /lib/modules/$m.ko 2>/dev/null
 done
 i=0

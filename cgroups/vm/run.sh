@@ -27,6 +27,7 @@ command -v cpio >/dev/null || need+=(cpio)
 command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)
 [ -f /usr/include/seccomp.h ] || need+=(libseccomp-dev)
 [ -f /usr/include/sys/capability.h ] || need+=(libcap-dev)
+[ -f /usr/include/libnl3/netlink/route/link/veth.h ] || need+=(libnl-3-dev libnl-route-3-dev)
 if [ ${#need[@]} -gt 0 ]; then
     echo "vm: installing ${need[*]}"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
@@ -64,8 +65,9 @@ cp /bin/busybox "$root/bin/"
 for applet in $(/bin/busybox --list); do
     [ "$applet" = busybox ] || ln -sf busybox "$root/bin/$applet"
 done
-# virtio for the disk; quota_tree and quota_v2 for its project quotas (checkpoint limits).
-for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk quota_tree quota_v2; do
+# virtio for the disk; quota_tree and quota_v2 for its project quotas (checkpoint limits);
+# veth and sch_tbf for shaped runs.
+for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk quota_tree quota_v2 veth sch_tbf; do
     f=$(find "$modules" -name "$m.ko*" | head -n1)
     case "$f" in
         "") ;;                                   # built in
@@ -75,6 +77,12 @@ for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_p
     esac
 done
 for product in $products; do strip -o "$root/bin/$product" "$bin/$product"; done
+# iproute2's ip (busybox's has no netns): the network checks make a server namespace with it.
+rm -f "$root/bin/ip"
+cp "$(command -v ip)" "$root/bin/ip"
+mkdir -p "$root/lib/x86_64-linux-gnu" "$root/lib64"
+for lib in $(ldd "$(command -v ip)" | awk '/=> \//{print $3}'); do cp -L "$lib" "$root/lib/x86_64-linux-gnu/"; done
+cp -L /lib64/ld-linux-x86-64.so.2 "$root/lib64/"
 # Tests write and read a few host files a real system has.
 mkdir -p "$root/etc"
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' > "$root/etc/passwd"

@@ -140,7 +140,9 @@ public struct Launcher: Sendable {
             device = try BlockDevice.holding(path, field: io.devicePath == nil ? "io-write" : "io-device")
         }
         if spec.network == .shaped {
-            throw BerthError(.unsupported, "network: 'shaped' is not available yet; use 'none' (loopback only) or, for the operator, 'host'", field: "network")
+            guard spec.sandboxed else { throw BerthError.invalid("network", "'shaped' needs a sandboxed run: its own network namespace") }
+            guard spec.egressBitsPerSecond != nil else { throw BerthError.invalid("egress", "is required for network shaped: a rate such as 10Mbit") }
+            guard spec.ingressBitsPerSecond != nil else { throw BerthError.invalid("ingress", "is required for network shaped: a rate such as 10Mbit") }
         }
         var config = ShimConfig()
         var environment = spec.environment
@@ -210,6 +212,16 @@ public struct Launcher: Sendable {
             if forkFallback { try config.add("fork", "1", field: "fork") }
             try config.add("exec", resolveExecutable(spec.argv[0], environment: environment), field: "command")
             try config.add("arg", spec.argv, field: "command")
+            if spec.sandboxed && spec.network == .shaped, let egress = spec.egressBitsPerSecond, let ingress = spec.ingressBitsPerSecond {
+                let lease = try AddressLeases(range: layout.shapedNetwork, directory: layout.leaseDirectory).lease(for: spec.runID)
+                undo.append { unlink(lease.path) }
+                // The host end's name: `bh` and 13 hex digits of the run's id (15 at most).
+                let veth = "bh" + spec.runID.rawValue.dropFirst().prefix(13).lowercased()
+                for (key, value) in [("veth", veth), ("address", lease.address), ("gateway", lease.gateway), ("lease", lease.path),
+                                     ("egress-bps", String(egress)), ("ingress-bps", String(ingress))] {
+                    try config.add(key, value, field: "network")
+                }
+            }
             var netnsFD: Int32?
             if spec.sandboxed && spec.network == .none, let fd = networkNamespaces?.take() {
                 netnsFD = fd

@@ -29,7 +29,12 @@ public struct HostLayout: Sendable {
 
     public init() {}
 
+    /// The private IPv4 range shaped runs' addresses come from, a /30 each (the host end's
+    /// gateway and the run's eth0): `10.213.0.0/16` holds 16,384 runs.
+    public var shapedNetwork = "10.213.0.0/16"
     public var statusDirectory: String { runtimeDirectory + "/runs" }
+    /// Address leases of shaped runs: one file per /30 in use, naming its run.
+    public var leaseDirectory: String { runtimeDirectory + "/net-leases" }
     /// The mount point of every sandboxed run's root tree. Each run mounts its root there in its
     /// own private mount namespace, so one directory serves all runs at once: nothing is made
     /// or removed per run (on ext4 without a journal, every new inode skips those freed in the

@@ -1,0 +1,23 @@
+// A shaped run's network (network.c): made between the clone and the go, removed at the end.
+#ifndef BERTH_SHIM_NETWORK_H
+#define BERTH_SHIM_NETWORK_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/// Makes the veth pair into the run's namespace (the child `pid`'s), its addresses, route and
+/// both tbf qdiscs. Returns 0, or -1 with `network_failure()` naming the interface and the
+/// operation; nothing of it is left then.
+int network_setup(pid_t pid);
+
+/// What network_setup failed at.
+const char *network_failure(void);
+
+/// Removes the host end (and with it the pair); nothing when it is gone already.
+void network_remove(void);
+
+/// The host end's counters as "rx_bytes N\ntx_bytes N…": the job's sent bytes are its
+/// received ones. Returns 0, or -1 when the interface is gone.
+int network_counters(char *out, size_t size);
+
+#endif
