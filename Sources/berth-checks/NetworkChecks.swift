@@ -231,10 +231,10 @@ struct ServerNamespace {
     }
 
     /// Starts `berth-probe net ARGS` inside, its output to `output`; waits until it listens.
-    func serve(_ probe: String, _ args: String, output: String) throws -> pid_t {
+    func serve(_ probe: String, _ args: String, output: String, waitFor: String = "listening") throws -> pid_t {
         let pid = try Subprocess.spawn(["/bin/sh", "-c", "exec \(ipTool) netns exec \(name) '\(probe)' net \(args) > '\(output)' 2>&1"])
-        for _ in 0..<200 where !readFile(output).contains("listening") { usleep(10_000) }
-        guard readFile(output).contains("listening") else { throw CheckFailure("the server in \(name) did not listen: \(readFile(output))") }
+        for _ in 0..<200 where !readFile(output).contains(waitFor) { usleep(10_000) }
+        guard readFile(output).contains(waitFor) else { throw CheckFailure("the server in \(name) did not listen: \(readFile(output))") }
         return pid
     }
 
@@ -279,8 +279,12 @@ let shapedChecks: [Check] = [
         let server = try ServerNamespace(scratch: ctx.scratch)
         defer { server.remove() }
         let egress = 10_000_000, ingress = 20_000_000
+        var layout = ctx.launcher.layout
+        layout.shapedAllow = [try AllowRule(parsing: "\(server.address)/32", field: "allow")]
+        let launcher = try Launcher(driver: ctx.launcher.driver, shimPath: ctx.launcher.shimPath, layout: layout)
+        defer { try? NetworkFilter.remove() }
         func shaped(_ argv: [String]) throws -> (RunResult, String) {
-            try ctx.output(of: argv) { s in
+            try ctx.output(of: argv, launcher: launcher) { s in
                 s.network = .shaped
                 s.egressBitsPerSecond = egress
                 s.ingressBitsPerSecond = ingress
@@ -306,8 +310,49 @@ let shapedChecks: [Check] = [
         try require((0.7...1.1).contains(inRatio), String(format: "ingress %.2f Mbit/s, %.2f× its 20 Mbit limit", into / 1e6, inRatio))
         let left = readFile("/proc/net/dev").split(separator: "\n").filter { $0.trimmingCharacters(in: .whitespaces).hasPrefix("bh") }
         try require(left.isEmpty, "veths left behind: \(left)")
-        let leases = (try? FileManager.default.contentsOfDirectory(atPath: ctx.launcher.layout.leaseDirectory)) ?? []
+        let leases = (try? FileManager.default.contentsOfDirectory(atPath: layout.leaseDirectory)) ?? []
         try require(leases.isEmpty, "address leases left behind: \(leases)")
         return String(format: "egress %.2f Mbit/s (%.2f× of 10 Mbit), ingress %.2f Mbit/s (%.2f× of 20 Mbit) over 3 s; no veth or lease left", out / 1e6, outRatio, into / 1e6, inRatio)
     }),
+    filterCheck,
 ]
+
+let filterCheck: Check = ("network-filtered", { ctx in
+    // The filter (nftables): a shaped run reaches an allow-listed destination, and nothing
+    // else: not another port of it, not a service on the host (its gateway, the host's own
+    // address). What is dropped times out (ETIMEDOUT); nothing answers.
+    let forwarding = try Forwarding()
+    defer { forwarding.restore() }
+    let server = try ServerNamespace(scratch: ctx.scratch)
+    defer { server.remove() }
+    var layout = ctx.launcher.layout
+    layout.shapedAllow = [try AllowRule(parsing: "\(server.address)/32:5001", field: "allow")]
+    let launcher = try Launcher(driver: ctx.launcher.driver, shimPath: ctx.launcher.shimPath, layout: layout)
+    defer { try? NetworkFilter.remove() }
+    let allowed = try server.serve(ctx.probePath, "--serve 5001 berth-allowed 6", output: ctx.scratch + "/allowed.out", waitFor: "serving")
+    let other = try server.serve(ctx.probePath, "--serve 5003 berth-other 6", output: ctx.scratch + "/other.out", waitFor: "serving")
+    let host = try HostListener.tcp()
+    defer { host.close() }
+    var argv = [ctx.probePath, "net", "--tcp", "\(server.address):5001", "--tcp", "\(server.address):5003", "--gateway", String(host.port)]
+    let address = hostAddress()
+    if let address { argv += ["--tcp", "\(address):\(host.port)"] }
+    let (r, text) = try ctx.output(of: argv, launcher: launcher) { s in
+        s.network = .shaped
+        s.egressBitsPerSecond = 10_000_000
+        s.ingressBitsPerSecond = 10_000_000
+    }
+    var status: Int32 = 0
+    waitpid(allowed, &status, 0)
+    waitpid(other, &status, 0)
+    let got = netResults(text)
+    try require(r.ending == .exited(code: 0), "the run ended as \(r.ending.summary): \(text)")
+    try require(got["tcp \(server.address):5001"] == "ok", "the allowed destination: \(got["tcp \(server.address):5001"] ?? "?"): \(text)")
+    try require(got["tcp \(server.address):5003"] == "ETIMEDOUT", "a port not allowed: \(got["tcp \(server.address):5003"] ?? "?")")
+    try require(got["gateway \(host.port)"] == "ETIMEDOUT", "a host service on the run's gateway: \(got["gateway \(host.port)"] ?? "?")")
+    if let address { try require(got["tcp \(address):\(host.port)"] == "ETIMEDOUT", "a host service on \(address): \(got["tcp \(address):\(host.port)"] ?? "?")") }
+    try require(readFile(ctx.scratch + "/other.out").contains("accepted 0"), "the port not allowed accepted a connection")
+    try NetworkFilter.remove()
+    let table = try shell("nft list table inet \(NetworkFilter.table) >/dev/null 2>&1 && exit 1 || exit 0", scratch: ctx.scratch)
+    try require(table.status == 0, "the table inet \(NetworkFilter.table) is still there")
+    return "allowed \(server.address):5001 reached; port 5003, the gateway's and \(address ?? "the host's") service on port \(host.port) dropped (ETIMEDOUT); the table removed"
+})

@@ -47,7 +47,8 @@ struct Context: Sendable {
 
     /// Runs to the end, checks the cgroup is gone, and removes the job's checkpoint subtree
     /// unless `keep` (then the caller inspects and removes it).
-    func run(_ spec: RunSpec, keep: Bool = false) throws -> RunResult {
+    func run(_ spec: RunSpec, keep: Bool = false, launcher: Launcher? = nil) throws -> RunResult {
+        let launcher = launcher ?? self.launcher
         let result = try launcher.start(spec).wait()
         if !keep { try launcher.removeCheckpoints(spec) }
         try require(result.cgroupRemoved && !result.stuck, "the run's cgroup was not removed (stuck: \(result.stuck))")
@@ -58,11 +59,12 @@ struct Context: Sendable {
     }
 
     /// Runs `argv` with its stdout going to a file in its checkpoint subtree; returns that output.
-    func output(of argv: [String], configure: (inout RunSpec) -> Void = { _ in }) throws -> (RunResult, String) {
+    func output(of argv: [String], launcher: Launcher? = nil, configure: (inout RunSpec) -> Void = { _ in }) throws -> (RunResult, String) {
         let quoted = argv.map { "'\($0)'" }.joined(separator: " ")
         var spec = spec(["/bin/sh", "-c", "\(quoted) > \"$BERTH_CHECKPOINT_DIR/out\""])
         configure(&spec)
-        let result = try run(spec, keep: true)
+        let launcher = launcher ?? self.launcher
+        let result = try run(spec, keep: true, launcher: launcher)
         let file = (try launcher.checkpointDirectory(spec)) + "/out"
         let text = (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""
         try launcher.removeCheckpoints(spec)

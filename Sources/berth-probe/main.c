@@ -10,7 +10,7 @@
 //                                        checks as root, outside any sandbox; busybox has no chattr)
 //   berth-probe bind PORT                "bind ok|ERRNO": a TCP socket bound to that port (below 1024
 //                                        needs CAP_NET_BIND_SERVICE)
-//   berth-probe net [--tcp IP:PORT]... [--abstract NAME]... [--serve PORT NAME SECONDS]
+//   berth-probe net [--tcp IP:PORT]... [--gateway PORT]... [--abstract NAME]... [--serve PORT NAME SECONDS]
 //                                        "interfaces NAME..." (up ones), "netns net:[INODE]",
 //                                        "fds N..." (its open fds), "loopback ok|ERRNO" (a
 //                                        connection to itself on 127.0.0.1), then "tcp IP:PORT
@@ -746,6 +746,20 @@ static int net_probe(int argc, char **argv) {
             *colon = 0;
             int err = tcp_connect(ip, atoi(colon + 1));
             printf("tcp %s:%s %s\n", ip, colon + 1, err == 0 ? "ok" : errno_name(err));
+        } else if (strcmp(argv[i], "--gateway") == 0 && i + 1 < argc) {
+            // The default route's gateway, from /proc/net/route (hex, in network order).
+            FILE *f = fopen("/proc/net/route", "re");
+            char line[256], name[32];
+            unsigned dest, gw, flags;
+            char ip[32] = "";
+            while (f && fgets(line, sizeof(line), f))
+                if (sscanf(line, "%31s %x %x %x", name, &dest, &gw, &flags) == 4 && dest == 0 && gw != 0) {
+                    struct in_addr a = { gw };
+                    inet_ntop(AF_INET, &a, ip, sizeof(ip));
+                }
+            if (f) fclose(f);
+            int err = ip[0] ? tcp_connect(ip, atoi(argv[i + 1])) : ENETUNREACH;
+            printf("gateway %s %s\n", argv[++i], err == 0 ? "ok" : errno_name(err));
         } else if (strcmp(argv[i], "--abstract") == 0 && i + 1 < argc) {
             int err = abstract_connect(argv[++i]);
             printf("abstract %s %s\n", argv[i], err == 0 ? "ok" : errno_name(err));

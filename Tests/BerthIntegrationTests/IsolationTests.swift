@@ -13,7 +13,7 @@ struct IsolationTests {
                              "mask-through-symlink", "device-allow-list", "default-limits", "init-privileges",
                              "stdio-relay", "shim-config", "tenant-ids", "checkpoint-quota", "granted-capabilities",
                              "adopt", "log-levels", "log-rotation", "status-ids", "private-workdir", "tenant-quota-limits",
-                             "network-none", "network-between-runs", "network-pool", "network-shaped"]
+                             "network-none", "network-between-runs", "network-pool", "network-shaped", "network-filtered"]
 
     @Test func theChecksListIsComplete() throws {
         let listed = try Command.run([Host.binDir + "/berth-checks", "--list"]).stdout.split(separator: "\n").map(String.init)

@@ -20,7 +20,8 @@ mount -t cgroup2 none /sys/fs/cgroup
 # iproute2's netns directory where it looks for it.
 ifconfig lo 127.0.0.1 up
 ln -sfn /run /var/run
-for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk quota_tree quota_v2 veth sch_tbf; do
+for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk quota_tree quota_v2 veth sch_tbf \
+         libcrc32c nfnetlink nf_tables nf_defrag_ipv4 nf_defrag_ipv6 nf_conntrack nft_ct; do
     insmod /lib/modules/$m.ko 2>/dev/null
 done
 i=0

@@ -28,6 +28,8 @@ command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)
 [ -f /usr/include/seccomp.h ] || need+=(libseccomp-dev)
 [ -f /usr/include/sys/capability.h ] || need+=(libcap-dev)
 [ -f /usr/include/libnl3/netlink/route/link/veth.h ] || need+=(libnl-3-dev libnl-route-3-dev)
+command -v nft >/dev/null || need+=(nftables)
+command -v ip >/dev/null || need+=(iproute2)
 if [ ${#need[@]} -gt 0 ]; then
     echo "vm: installing ${need[*]}"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
@@ -66,8 +68,9 @@ for applet in $(/bin/busybox --list); do
     [ "$applet" = busybox ] || ln -sf busybox "$root/bin/$applet"
 done
 # virtio for the disk; quota_tree and quota_v2 for its project quotas (checkpoint limits);
-# veth and sch_tbf for shaped runs.
-for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk quota_tree quota_v2 veth sch_tbf; do
+# veth, sch_tbf and nftables (with conntrack) for shaped runs.
+for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk quota_tree quota_v2 veth sch_tbf \
+         libcrc32c nfnetlink nf_tables nf_defrag_ipv4 nf_defrag_ipv6 nf_conntrack nft_ct; do
     f=$(find "$modules" -name "$m.ko*" | head -n1)
     case "$f" in
         "") ;;                                   # built in
@@ -77,11 +80,14 @@ for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_p
     esac
 done
 for product in $products; do strip -o "$root/bin/$product" "$bin/$product"; done
-# iproute2's ip (busybox's has no netns): the network checks make a server namespace with it.
-rm -f "$root/bin/ip"
-cp "$(command -v ip)" "$root/bin/ip"
+# iproute2's ip (busybox's has no netns), for the network checks' server namespace, and nft,
+# for the shaped runs' filter: each with the shared libraries it needs.
 mkdir -p "$root/lib/x86_64-linux-gnu" "$root/lib64"
-for lib in $(ldd "$(command -v ip)" | awk '/=> \//{print $3}'); do cp -L "$lib" "$root/lib/x86_64-linux-gnu/"; done
+for tool in ip nft; do
+    rm -f "$root/bin/$tool"
+    cp "$(command -v $tool)" "$root/bin/$tool"
+    for lib in $(ldd "$(command -v $tool)" | awk '/=> \//{print $3}'); do cp -L "$lib" "$root/lib/x86_64-linux-gnu/"; done
+done
 cp -L /lib64/ld-linux-x86-64.so.2 "$root/lib64/"
 # Tests write and read a few host files a real system has.
 mkdir -p "$root/etc"

@@ -213,6 +213,7 @@ public struct Launcher: Sendable {
             try config.add("exec", resolveExecutable(spec.argv[0], environment: environment), field: "command")
             try config.add("arg", spec.argv, field: "command")
             if spec.sandboxed && spec.network == .shaped, let egress = spec.egressBitsPerSecond, let ingress = spec.ingressBitsPerSecond {
+                try NetworkFilter.ensure(allow: layout.shapedAllow)
                 let lease = try AddressLeases(range: layout.shapedNetwork, directory: layout.leaseDirectory).lease(for: spec.runID)
                 undo.append { unlink(lease.path) }
                 // The host end's name: `bh` and 13 hex digits of the run's id (15 at most).

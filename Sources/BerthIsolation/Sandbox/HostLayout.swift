@@ -32,6 +32,9 @@ public struct HostLayout: Sendable {
     /// The private IPv4 range shaped runs' addresses come from, a /30 each (the host end's
     /// gateway and the run's eth0): `10.213.0.0/16` holds 16,384 runs.
     public var shapedNetwork = "10.213.0.0/16"
+    /// Where shaped runs may go through the host (the operator's allow-list, `CIDR` or
+    /// `CIDR:PORT`); nothing else, and nothing on the host itself (`NetworkFilter`).
+    public var shapedAllow: [AllowRule] = []
     public var statusDirectory: String { runtimeDirectory + "/runs" }
     /// Address leases of shaped runs: one file per /30 in use, naming its run.
     public var leaseDirectory: String { runtimeDirectory + "/net-leases" }
