@@ -272,47 +272,73 @@ func bitRate(_ text: String, _ word: String) -> Double? {
 
 let shapedChecks: [Check] = [
     ("network-shaped", { ctx in
-        // A shaped run sends to, then receives from, a server in a namespace the check made:
-        // each direction at its own limit (10 Mbit out, 20 Mbit in) over 3 s, within 0.7–1.1×.
+        // Two shaped runs at once, each beside the other (the second more generous), send to
+        // and then receive from a server in a namespace the check made: each direction of
+        // each run at its own limit over 3 s, within 0.7–1.1×.
         let forwarding = try Forwarding()
         defer { forwarding.restore() }
         let server = try ServerNamespace(scratch: ctx.scratch)
         defer { server.remove() }
-        let egress = 10_000_000, ingress = 20_000_000
         var layout = ctx.launcher.layout
         layout.shapedAllow = [try AllowRule(parsing: "\(server.address)/32", field: "allow")]
         let launcher = try Launcher(driver: ctx.launcher.driver, shimPath: ctx.launcher.shimPath, layout: layout)
         defer { try? NetworkFilter.remove() }
-        func shaped(_ argv: [String]) throws -> (RunResult, String) {
-            try ctx.output(of: argv, launcher: launcher) { s in
-                s.network = .shaped
-                s.egressBitsPerSecond = egress
-                s.ingressBitsPerSecond = ingress
+        // (egress, ingress) of each run, in bits per second.
+        let limits = [(10_000_000, 20_000_000), (30_000_000, 40_000_000)]
+        /// Runs one probe per run at once; returns each run's output.
+        func together(_ argvs: [[String]]) throws -> [String] {
+            var started: [(RunSpec, StartedRun)] = []
+            for (argv, (egress, ingress)) in zip(argvs, limits) {
+                let quoted = argv.map { "'\($0)'" }.joined(separator: " ")
+                var spec = ctx.spec(["/bin/sh", "-c", "\(quoted) > \"$BERTH_CHECKPOINT_DIR/out\""])
+                spec.network = .shaped
+                spec.egressBitsPerSecond = egress
+                spec.ingressBitsPerSecond = ingress
+                started.append((spec, try launcher.start(spec)))
             }
+            var outputs: [String] = []
+            for (spec, run) in started {
+                let r = run.wait()
+                let text = readFile((try launcher.checkpointDirectory(spec)) + "/out")
+                try launcher.removeCheckpoints(spec)
+                try require(r.ending == .exited(code: 0) && r.cgroupRemoved, "a run ended as \(r.ending.summary): \(text)")
+                outputs.append(text)
+            }
+            return outputs
         }
-        let sinkOut = ctx.scratch + "/sink.out"
-        let sink = try server.serve(ctx.probePath, "--sink 5001 10", output: sinkOut)
-        let (sent, sentText) = try shaped([ctx.probePath, "net", "--send", "\(server.address):5001", "3"])
         var status: Int32 = 0
-        waitpid(sink, &status, 0)
-        try require(sent.ending == .exited(code: 0), "the sending run ended as \(sent.ending.summary): \(sentText)")
-        guard let out = bitRate(readFile(sinkOut), "sink") else { throw CheckFailure("no rate from the server: \(readFile(sinkOut)) / job: \(sentText)") }
-
-        let sourceOut = ctx.scratch + "/source.out"
-        let source = try server.serve(ctx.probePath, "--source 5002 5", output: sourceOut)
-        let (received, receivedText) = try shaped([ctx.probePath, "net", "--recv", "\(server.address):5002", "3"])
-        waitpid(source, &status, 0)
-        try require(received.ending == .exited(code: 0), "the receiving run ended as \(received.ending.summary): \(receivedText)")
-        guard let into = bitRate(receivedText, "received") else { throw CheckFailure("no rate from the job: \(receivedText)") }
-
-        let outRatio = out / Double(egress), inRatio = into / Double(ingress)
-        try require((0.7...1.1).contains(outRatio), String(format: "egress %.2f Mbit/s, %.2f× its 10 Mbit limit", out / 1e6, outRatio))
-        try require((0.7...1.1).contains(inRatio), String(format: "ingress %.2f Mbit/s, %.2f× its 20 Mbit limit", into / 1e6, inRatio))
+        let sinks = try [5001, 5002].map { port in
+            (port, try server.serve(ctx.probePath, "--sink \(port) 10", output: ctx.scratch + "/sink-\(port).out"))
+        }
+        _ = try together(sinks.map { [ctx.probePath, "net", "--send", "\(server.address):\($0.0)", "3"] })
+        for (_, pid) in sinks { waitpid(pid, &status, 0) }
+        let sent = try sinks.map { port, _ in
+            guard let rate = bitRate(readFile(ctx.scratch + "/sink-\(port).out"), "sink") else {
+                throw CheckFailure("no rate at the server's port \(port): \(readFile(ctx.scratch + "/sink-\(port).out"))")
+            }
+            return rate
+        }
+        let sources = try [5003, 5004].map { port in
+            try server.serve(ctx.probePath, "--source \(port) 5", output: ctx.scratch + "/source-\(port).out")
+        }
+        let outputs = try together([5003, 5004].map { [ctx.probePath, "net", "--recv", "\(server.address):\($0)", "3"] })
+        for pid in sources { waitpid(pid, &status, 0) }
+        let received = try outputs.map { text in
+            guard let rate = bitRate(text, "received") else { throw CheckFailure("no rate from a receiving run: \(text)") }
+            return rate
+        }
+        var lines: [String] = []
+        for (i, (egress, ingress)) in limits.enumerated() {
+            let out = sent[i] / Double(egress), into = received[i] / Double(ingress)
+            try require((0.7...1.1).contains(out), String(format: "run %d: egress %.2f Mbit/s, %.2f× its %d Mbit limit", i, sent[i] / 1e6, out, egress / 1_000_000))
+            try require((0.7...1.1).contains(into), String(format: "run %d: ingress %.2f Mbit/s, %.2f× its %d Mbit limit", i, received[i] / 1e6, into, ingress / 1_000_000))
+            lines.append(String(format: "%d/%d Mbit held at %.2f×/%.2f×", egress / 1_000_000, ingress / 1_000_000, out, into))
+        }
         let left = readFile("/proc/net/dev").split(separator: "\n").filter { $0.trimmingCharacters(in: .whitespaces).hasPrefix("bh") }
         try require(left.isEmpty, "veths left behind: \(left)")
         let leases = (try? FileManager.default.contentsOfDirectory(atPath: layout.leaseDirectory)) ?? []
         try require(leases.isEmpty, "address leases left behind: \(leases)")
-        return String(format: "egress %.2f Mbit/s (%.2f× of 10 Mbit), ingress %.2f Mbit/s (%.2f× of 20 Mbit) over 3 s; no veth or lease left", out / 1e6, outRatio, into / 1e6, inRatio)
+        return "two runs at once, out/in over 3 s: " + lines.joined(separator: "; ") + "; no veth or lease left"
     }),
     filterCheck,
 ]
