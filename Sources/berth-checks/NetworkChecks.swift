@@ -281,7 +281,12 @@ let shapedChecks: [Check] = [
         defer { server.remove() }
         var layout = ctx.launcher.layout
         layout.shapedAllow = [try AllowRule(parsing: "\(server.address)/32", field: "allow")]
-        let launcher = try Launcher(driver: ctx.launcher.driver, shimPath: ctx.launcher.shimPath, layout: layout)
+        // With the daemon's pool: the runs' namespaces come ready, the shim wires them.
+        var launcher = try Launcher(driver: ctx.launcher.driver, shimPath: ctx.launcher.shimPath, layout: layout)
+        let pool = try NetworkNamespacePool(capacity: 2)
+        defer { pool.shutdown() }
+        launcher.networkNamespaces = pool
+        for _ in 0..<500 where pool.readyCount < 2 { usleep(10_000) }
         defer { try? NetworkFilter.remove() }
         // (egress, ingress) of each run, in bits per second.
         let limits = [(10_000_000, 20_000_000), (30_000_000, 40_000_000)]

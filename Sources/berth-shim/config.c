@@ -214,7 +214,7 @@ static void check_document(void) {
     if (cfg.shaped && shaping_keys != 6) refuse("network shaped needs veth, address, gateway, lease, egress-bps and ingress-bps", NULL);
     if (!cfg.shaped && shaping_keys) refuse("veth, address, gateway, lease, egress-bps and ingress-bps are for network shaped only", NULL);
     if (sb.netns_fd >= 0) {
-        if (!sb.own_network || cfg.shaped) refuse("netns: only for a sandboxed run (newroot) of network none", NULL);
+        if (!sb.own_network) refuse("netns: only for a sandboxed run (newroot) of network none or shaped", NULL);
         // Held open past close_inherited_fds; never the job's (it closes at exec, and the
         // run's init closes it once joined).
         if (fcntl(sb.netns_fd, F_SETFD, FD_CLOEXEC) != 0) refuse("netns: fd 4 is not open", NULL);

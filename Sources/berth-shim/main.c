@@ -802,7 +802,12 @@ static void start_child(struct run *r) {
     close(r->errpipe[1]);
     close(r->statuspipe[1]);
     close(r->gopipe[0]);
-    if (sb.netns_fd >= 0) close(sb.netns_fd);   // the child holds it until it has joined
+    // The child holds a pooled namespace's fd until it has joined; a shaped run's is also
+    // the shim's, to set up from outside and hold until the end.
+    if (sb.netns_fd >= 0) {
+        if (cfg.shaped) run_netns = sb.netns_fd;
+        else close(sb.netns_fd);
+    }
     for (int fd = 0; fd < 3; fd++) if (job_stdio[fd] >= 0) close(job_stdio[fd]);
 }
 
@@ -813,10 +818,14 @@ static void await_setup(struct run *r) {
     if (cfg.shaped) {
         // The run's namespace is held open until the end, so its veth (and its counters) last
         // until the shim has read them and removed it.
-        char path[64];
-        snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)r->pid);
-        run_netns = open(path, O_RDONLY | O_CLOEXEC);
-        if (run_netns < 0 || network_setup(r->pid) != 0) {
+        // A namespace from the launcher's pool (the child joins it after the go), or the one
+        // the child was cloned into.
+        if (run_netns < 0) {
+            char path[64];
+            snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)r->pid);
+            run_netns = open(path, O_RDONLY | O_CLOEXEC);
+        }
+        if (run_netns < 0 || network_setup(run_netns) != 0) {
             close(r->gopipe[1]);   // the child reads EOF and leaves
             launch_failed(&r->o, run_netns < 0 ? "network: cannot hold the run's network namespace" : network_failure());
         }

@@ -123,7 +123,7 @@ out:
     return rc;
 }
 
-int network_setup(pid_t pid) {
+int network_setup(int netns_fd) {
     struct nl_sock *sock = nl_socket_alloc();
     if (!sock) return fail("allocate a netlink socket", cfg.veth, -NLE_NOMEM);
     int err = nl_connect(sock, NETLINK_ROUTE);
@@ -134,22 +134,20 @@ int network_setup(pid_t pid) {
     struct rtnl_link *peer = rtnl_link_veth_get_peer(link);
     rtnl_link_set_name(link, cfg.veth);
     rtnl_link_set_name(peer, "eth0");
-    rtnl_link_set_ns_pid(peer, pid);
+    rtnl_link_set_ns_fd(peer, netns_fd);
+    rtnl_link_set_flags(link, IFF_UP);   // the host end made up: no change request afterwards
     err = rtnl_link_add(sock, link, NLM_F_CREATE | NLM_F_EXCL);
     rtnl_link_put(peer);
     rtnl_link_veth_release(link);
     if (err < 0) { fail("make the veth pair", cfg.veth, err); goto out; }
     int index = index_of(sock, cfg.veth);
     if (!index) { fail("find it", cfg.veth, -NLE_OBJ_NOTFOUND); goto out; }
-    if (add_address(sock, index, cfg.net_gateway, cfg.veth) != 0 || set_up(sock, cfg.veth) != 0
-        || shape(sock, index, cfg.ingress_bps, cfg.veth) != 0)
+    if (add_address(sock, index, cfg.net_gateway, cfg.veth) != 0 || shape(sock, index, cfg.ingress_bps, cfg.veth) != 0)
         goto out;
     // The inside, from inside: the shim is single-threaded, so it steps into the run's
     // namespace and back.
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
-    int home = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC), run = open(path, O_RDONLY | O_CLOEXEC);
-    if (home < 0 || run < 0 || setns(run, CLONE_NEWNET) != 0) {
+    int home = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (home < 0 || setns(netns_fd, CLONE_NEWNET) != 0) {
         snprintf(failure, sizeof(failure), "network: enter the run's namespace for eth0: %s", strerror(errno));
     } else {
         int inside = configure_inside();
@@ -161,7 +159,6 @@ int network_setup(pid_t pid) {
         if (inside == 0) rc = 0;
     }
     if (home >= 0) close(home);
-    if (run >= 0) close(run);
 out:
     if (rc != 0) network_remove();
     nl_socket_free(sock);

@@ -5,10 +5,10 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/// Makes the veth pair into the run's namespace (the child `pid`'s), its addresses, route and
-/// both tbf qdiscs. Returns 0, or -1 with `network_failure()` naming the interface and the
+/// Makes the veth pair into the run's network namespace (`netns_fd`), its addresses, route
+/// and both tbf qdiscs. Returns 0, or -1 with `network_failure()` naming the interface and the
 /// operation; nothing of it is left then.
-int network_setup(pid_t pid);
+int network_setup(int netns_fd);
 
 /// What network_setup failed at.
 const char *network_failure(void);

@@ -224,7 +224,7 @@ public struct Launcher: Sendable {
                 }
             }
             var netnsFD: Int32?
-            if spec.sandboxed && spec.network == .none, let fd = networkNamespaces?.take() {
+            if spec.sandboxed && spec.network != .host, let fd = networkNamespaces?.take() {
                 netnsFD = fd
                 try config.add("netns", String(BERTH_SHIM_NETNS_FD), field: "network")
             }

@@ -19,7 +19,7 @@
 //   oom-control, cwd, mkcwd (1), timeout-ms, grace-ms, stuck-ms, stdio (relay|inherit),
 //   log-dir, log-base, log-max-bytes, log-keep, fork (1)
 //   network (none|host)                             a sandboxed run's network; default none
-//   netns (4)                                       with network none: fd BERTH_SHIM_NETNS_FD is a
+//   netns (4)                                       with network none or shaped: fd BERTH_SHIM_NETNS_FD is a
 //                                                   fresh network namespace, lo up, that the run
 //                                                   joins instead of making its own
 //   sandbox keys: uid, gid, nofile, seccomp, cap (repeated), newroot, tmpfs (repeated),
