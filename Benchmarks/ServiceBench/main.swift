@@ -7,7 +7,7 @@
 //      in-process Launcher loop running the same N sandboxed runs with the same parallelism, and
 //      the plain-C launch floor of [1/7] for the same N.
 //
-//   berth-service-bench [--submissions N] [--latency N] [--jobs N] [--berth PATH]   (0 skips a part)
+//   berth-service-bench [--submissions N] [--latency N] [--jobs N] [--berth PATH] [--daemon-set KEY=VALUE]   (0 skips a part)
 // Needs root. Runs its own `berth serve` with a state directory under /var/lib.
 #if canImport(Glibc)
 import Glibc
@@ -38,6 +38,8 @@ let latencyRuns = Int(options["--latency"] ?? "100") ?? 100
 let jobCount = Int(options["--jobs"] ?? "500") ?? 500
 let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
 let berthPath = options["--berth"] ?? exe + "/berth"
+/// One more daemon setting, `KEY=VALUE` (`network-namespace-pool=0`, say).
+let extraSetting = options["--daemon-set"]
 let width = 16
 
 // MARK: - The daemon under test
@@ -47,7 +49,7 @@ func startDaemon() throws -> Process {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: berthPath)
     p.arguments = ["serve", "--state-dir", stateDir, "--rate-limit", "0", "--cgroup-root", "/berth-svc-bench", "--tenant-grace", "1ms",
-                   "--set", "launch-width=\(width)"]
+                   "--set", "launch-width=\(width)"] + (extraSetting.map { ["--set", $0] } ?? [])
     p.currentDirectoryURL = URL(fileURLWithPath: "/")
     p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
     p.standardError = FileHandle(forWritingAtPath: "/dev/null")
