@@ -290,7 +290,8 @@ let shapedChecks: [Check] = [
         defer { try? NetworkFilter.remove() }
         // (egress, ingress) of each run, in bits per second.
         let limits = [(10_000_000, 20_000_000), (30_000_000, 40_000_000)]
-        /// Runs one probe per run at once; returns each run's output.
+        var counters: [[String: Double]] = []
+        /// Runs one probe per run at once; returns each run's output (and keeps its counters).
         func together(_ argvs: [[String]]) throws -> [String] {
             var started: [(RunSpec, StartedRun)] = []
             for (argv, (egress, ingress)) in zip(argvs, limits) {
@@ -304,6 +305,12 @@ let shapedChecks: [Check] = [
             var outputs: [String] = []
             for (spec, run) in started {
                 let r = run.wait()
+                var values: [String: Double] = [:]
+                for line in (ShimStatus.read(run.statusPath)?.stats?["net"] ?? "").split(separator: "\n") {
+                    let parts = line.split(separator: " ")
+                    if parts.count == 2, let v = Double(parts[1]) { values[String(parts[0])] = v }
+                }
+                counters.append(values)
                 let text = readFile((try launcher.checkpointDirectory(spec)) + "/out")
                 try launcher.removeCheckpoints(spec)
                 try require(r.ending == .exited(code: 0) && r.cgroupRemoved, "a run ended as \(r.ending.summary): \(text)")
@@ -332,6 +339,16 @@ let shapedChecks: [Check] = [
             guard let rate = bitRate(text, "received") else { throw CheckFailure("no rate from a receiving run: \(text)") }
             return rate
         }
+        // The shaping's own counts agree with the interface's within 5%: what eth0's tbf sent
+        // is what the host end received, and what the host end's tbf sent is what it transmitted.
+        try require(counters.count == 4, "counters of \(counters.count) of 4 runs")
+        for (i, c) in counters.enumerated() {
+            let (tc, interface) = i < 2 ? ("tc_egress_bytes", "rx_bytes") : ("tc_ingress_bytes", "tx_bytes")
+            guard let a = c[tc], let b = c[interface], a > 1_000_000, b > 0 else {
+                throw CheckFailure("run \(i): no \(tc) or \(interface) in its status: \(c)")
+            }
+            try require(abs(a - b) / b <= 0.05, String(format: "run %d: %@ %.0f against %@ %.0f, %.1f%% apart", i, tc, a, interface, b, abs(a - b) / b * 100))
+        }
         var lines: [String] = []
         for (i, (egress, ingress)) in limits.enumerated() {
             let out = sent[i] / Double(egress), into = received[i] / Double(ingress)
@@ -343,7 +360,11 @@ let shapedChecks: [Check] = [
         try require(left.isEmpty, "veths left behind: \(left)")
         let leases = (try? FileManager.default.contentsOfDirectory(atPath: layout.leaseDirectory)) ?? []
         try require(leases.isEmpty, "address leases left behind: \(leases)")
-        return "two runs at once, out/in over 3 s: " + lines.joined(separator: "; ") + "; no veth or lease left"
+        let apart = counters.enumerated().map { i, c -> Double in
+            let (a, b) = i < 2 ? (c["tc_egress_bytes"] ?? 0, c["rx_bytes"] ?? 1) : (c["tc_ingress_bytes"] ?? 0, c["tx_bytes"] ?? 1)
+            return abs(a - b) / b * 100
+        }.max() ?? 0
+        return "two runs at once, out/in over 3 s: " + lines.joined(separator: "; ") + String(format: "; tc's byte counts within %.2f%% of the veth's; no veth or lease left", apart)
     }),
     filterCheck,
 ]

@@ -257,7 +257,7 @@ static void collect_stats(void) {
         fputc(':', f);
         json_string(f, buf, (size_t)n);
     }
-    if (cfg.shaped && network_counters(buf, sizeof(buf)) == 0) {
+    if (cfg.shaped && run_netns >= 0 && network_counters(buf, sizeof(buf), run_netns) == 0) {
         if (!first) fputc(',', f);
         json_string(f, "net", 3);
         fputc(':', f);

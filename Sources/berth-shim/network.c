@@ -177,10 +177,47 @@ void network_remove(void) {
     nl_socket_free(sock);
 }
 
-int network_counters(char *out, size_t size) {
-    // The host end's own counts: what it received is what the job sent, and the reverse.
-    static const char *const names[] = {"rx_bytes", "rx_packets", "tx_bytes", "tx_packets", "rx_dropped", "tx_dropped"};
+// Appends "PREFIX_bytes N\nPREFIX_packets N\nPREFIX_drops N\nPREFIX_overlimits N\n" of the
+// tbf on `name` in the current namespace. Returns the bytes written, or -1.
+static int qdisc_counters(const char *name, const char *prefix, char *out, size_t size) {
+    struct nl_sock *sock = nl_socket_alloc();
+    if (!sock) return -1;
+    int written = -1;
+    struct nl_cache *cache = NULL;
+    if (nl_connect(sock, NETLINK_ROUTE) == 0 && rtnl_qdisc_alloc_cache(sock, &cache) == 0) {
+        int index = index_of(sock, name);
+        struct rtnl_qdisc *q = index ? rtnl_qdisc_get(cache, index, TC_HANDLE(1, 0)) : NULL;
+        if (q) {
+            written = snprintf(out, size, "%s_bytes %llu\n%s_packets %llu\n%s_drops %llu\n%s_overlimits %llu\n",
+                               prefix, (unsigned long long)rtnl_tc_get_stat(TC_CAST(q), RTNL_TC_BYTES),
+                               prefix, (unsigned long long)rtnl_tc_get_stat(TC_CAST(q), RTNL_TC_PACKETS),
+                               prefix, (unsigned long long)rtnl_tc_get_stat(TC_CAST(q), RTNL_TC_DROPS),
+                               prefix, (unsigned long long)rtnl_tc_get_stat(TC_CAST(q), RTNL_TC_OVERLIMITS));
+            if (written < 0 || (size_t)written >= size) written = -1;
+            rtnl_qdisc_put(q);
+        }
+        nl_cache_free(cache);
+    }
+    nl_socket_free(sock);
+    return written;
+}
+
+int network_counters(char *out, size_t size, int netns_fd) {
+    // The shaping's own counts: the host end's tbf (what reached the job) and eth0's, read
+    // from inside the run's namespace (what the job sent); then the host end's interface
+    // counts, which they are reconciled with (what it received is what the job sent).
     size_t used = 0;
+    int n = qdisc_counters(cfg.veth, "tc_ingress", out, size);
+    if (n < 0) return -1;
+    used += (size_t)n;
+    int home = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (home < 0 || setns(netns_fd, CLONE_NEWNET) != 0) { if (home >= 0) close(home); return -1; }
+    n = qdisc_counters("eth0", "tc_egress", out + used, size - used);
+    int back = setns(home, CLONE_NEWNET);
+    close(home);
+    if (n < 0 || back != 0) return -1;
+    used += (size_t)n;
+    static const char *const names[] = {"rx_bytes", "rx_packets", "tx_bytes", "tx_packets", "rx_dropped", "tx_dropped"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         char path[128], value[32] = "";
         snprintf(path, sizeof(path), "/sys/class/net/%s/statistics/%s", cfg.veth, names[i]);

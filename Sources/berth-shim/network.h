@@ -16,8 +16,10 @@ const char *network_failure(void);
 /// Removes the host end (and with it the pair); nothing when it is gone already.
 void network_remove(void);
 
-/// The host end's counters as "rx_bytes N\ntx_bytes N…": the job's sent bytes are its
-/// received ones. Returns 0, or -1 when the interface is gone.
-int network_counters(char *out, size_t size);
+/// The shaping's counters, one "NAME N" a line: both tbf qdiscs' (`tc_egress_*` on eth0,
+/// `tc_ingress_*` on the host end: bytes, packets, drops, overlimits) and the host end's
+/// interface counts (`rx_bytes`…: the job's sent bytes are its received ones). `netns_fd` is
+/// the run's namespace. Returns 0, or -1 when they cannot be read.
+int network_counters(char *out, size_t size, int netns_fd);
 
 #endif
