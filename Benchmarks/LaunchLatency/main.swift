@@ -221,6 +221,8 @@ launcher.removeIdleTree(.default)
 try? FileManager.default.removeItem(atPath: scratch)
 startHost.sort(); startNone.sort(); startPooled.sort(); startShaped.sort(); startShapedPooled.sort()
 pool.shutdown()
+// The shaped rows installed the host's filter table: the benchmark leaves nothing behind.
+try? NetworkFilter.remove()
 berth.sort()
 sandboxed.sort()
 hostNetwork.sort()
