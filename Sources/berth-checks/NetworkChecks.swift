@@ -270,24 +270,54 @@ func bitRate(_ text: String, _ word: String) -> Double? {
     return bytes * 8 / (millis / 1000)
 }
 
+/// What a shaped-run check stands on: forwarding on, a server namespace, and a launcher
+/// whose allow-list is `allow` (a CIDR or CIDR:PORT of the server). `close()` undoes it all,
+/// the filter table included.
+struct ShapedFixture {
+    let forwarding: Forwarding
+    let server: ServerNamespace
+    var launcher: Launcher
+
+    init(_ ctx: Context, allow: (String) -> String) throws {
+        forwarding = try Forwarding()
+        do {
+            server = try ServerNamespace(scratch: ctx.scratch)
+        } catch {
+            forwarding.restore()
+            throw error
+        }
+        var layout = ctx.launcher.layout
+        do {
+            layout.shapedAllow = [try AllowRule(parsing: allow(server.address), field: "allow")]
+            launcher = try Launcher(driver: ctx.launcher.driver, shimPath: ctx.launcher.shimPath, layout: layout)
+        } catch {
+            server.remove()
+            forwarding.restore()
+            throw error
+        }
+    }
+
+    func close() {
+        try? NetworkFilter.remove()
+        server.remove()
+        forwarding.restore()
+    }
+}
+
 let shapedChecks: [Check] = [
     ("network-shaped", { ctx in
         // Two shaped runs at once, each beside the other (the second more generous), send to
         // and then receive from a server in a namespace the check made: each direction of
         // each run at its own limit over 3 s, within 0.7–1.1×.
-        let forwarding = try Forwarding()
-        defer { forwarding.restore() }
-        let server = try ServerNamespace(scratch: ctx.scratch)
-        defer { server.remove() }
-        var layout = ctx.launcher.layout
-        layout.shapedAllow = [try AllowRule(parsing: "\(server.address)/32", field: "allow")]
+        var fixture = try ShapedFixture(ctx) { "\($0)/32" }
+        defer { fixture.close() }
+        let server = fixture.server
         // With the daemon's pool: the runs' namespaces come ready, the shim wires them.
-        var launcher = try Launcher(driver: ctx.launcher.driver, shimPath: ctx.launcher.shimPath, layout: layout)
         let pool = try NetworkNamespacePool(capacity: 2)
         defer { pool.shutdown() }
-        launcher.networkNamespaces = pool
+        fixture.launcher.networkNamespaces = pool
+        let launcher = fixture.launcher
         for _ in 0..<500 where pool.readyCount < 2 { usleep(10_000) }
-        defer { try? NetworkFilter.remove() }
         // (egress, ingress) of each run, in bits per second.
         let limits = [(10_000_000, 20_000_000), (30_000_000, 40_000_000)]
         var counters: [[String: Double]] = []
@@ -358,7 +388,7 @@ let shapedChecks: [Check] = [
         }
         let left = readFile("/proc/net/dev").split(separator: "\n").filter { $0.trimmingCharacters(in: .whitespaces).hasPrefix("bh") }
         try require(left.isEmpty, "veths left behind: \(left)")
-        let leases = (try? FileManager.default.contentsOfDirectory(atPath: layout.leaseDirectory)) ?? []
+        let leases = (try? FileManager.default.contentsOfDirectory(atPath: launcher.layout.leaseDirectory)) ?? []
         try require(leases.isEmpty, "address leases left behind: \(leases)")
         let apart = counters.enumerated().map { i, c -> Double in
             let (a, b) = i < 2 ? (c["tc_egress_bytes"] ?? 0, c["rx_bytes"] ?? 1) : (c["tc_ingress_bytes"] ?? 0, c["tx_bytes"] ?? 1)
@@ -373,14 +403,9 @@ let filterCheck: Check = ("network-filtered", { ctx in
     // The filter (nftables): a shaped run reaches an allow-listed destination, and nothing
     // else: not another port of it, not a service on the host (its gateway, the host's own
     // address). What is dropped times out (ETIMEDOUT); nothing answers.
-    let forwarding = try Forwarding()
-    defer { forwarding.restore() }
-    let server = try ServerNamespace(scratch: ctx.scratch)
-    defer { server.remove() }
-    var layout = ctx.launcher.layout
-    layout.shapedAllow = [try AllowRule(parsing: "\(server.address)/32:5001", field: "allow")]
-    let launcher = try Launcher(driver: ctx.launcher.driver, shimPath: ctx.launcher.shimPath, layout: layout)
-    defer { try? NetworkFilter.remove() }
+    let fixture = try ShapedFixture(ctx) { "\($0)/32:5001" }
+    defer { fixture.close() }
+    let (server, launcher) = (fixture.server, fixture.launcher)
     let allowed = try server.serve(ctx.probePath, "--serve 5001 berth-allowed 6", output: ctx.scratch + "/allowed.out", waitFor: "serving")
     let other = try server.serve(ctx.probePath, "--serve 5003 berth-other 6", output: ctx.scratch + "/other.out", waitFor: "serving")
     let host = try HostListener.tcp()

@@ -584,19 +584,31 @@ static int abstract_connect(const char *name) {
     return rc;
 }
 
-// Listens on 0.0.0.0:port and @name for `seconds`, counting what connects.
-static void serve(int port, const char *name, int seconds) {
-    int t = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
-    setsockopt(t, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+// A TCP socket listening on 0.0.0.0:port, or -1 with errno set.
+static int tcp_listener(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+    if (fd < 0) return -1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     struct sockaddr_in a;
     memset(&a, 0, sizeof(a));
     a.sin_family = AF_INET;
     a.sin_port = htons((uint16_t)port);
+    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(fd, 16) != 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}
+
+// Listens on 0.0.0.0:port and @name for `seconds`, counting what connects.
+static void serve(int port, const char *name, int seconds) {
+    int t = tcp_listener(port);
     int u = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_un ua;
     socklen_t ulen = abstract_address(&ua, name);
-    if (bind(t, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(t, 16) != 0
-        || bind(u, (struct sockaddr *)&ua, ulen) != 0 || listen(u, 16) != 0) {
+    if (t < 0 || bind(u, (struct sockaddr *)&ua, ulen) != 0 || listen(u, 16) != 0) {
         printf("serve %s\n", errno_name(errno));
         return;
     }
@@ -623,13 +635,8 @@ static long long now_millis(void) {
 
 // A TCP listener on 0.0.0.0:port; its one connection's fd, or -1.
 static int accept_one(int port) {
-    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
-    setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    if (bind(l, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(l, 4) != 0) { printf("listen %s\n", errno_name(errno)); return -1; }
+    int l = tcp_listener(port);
+    if (l < 0) { printf("listen %s\n", errno_name(errno)); return -1; }
     printf("listening\n");
     // Never forever: a connection must come within 10 s and then move within each 10 s.
     struct pollfd p = { l, POLLIN, 0 };

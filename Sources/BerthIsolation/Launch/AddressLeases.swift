@@ -35,8 +35,8 @@ public struct AddressLeases: Sendable {
     }
 
     /// Leases the first free /30 for `run`. Throws when the range is used up.
+    /// The directory must exist (the launcher makes it with its others).
     public func lease(for run: RunID) throws -> Lease {
-        try CheckpointTree.makeDirectories(directory, mode: 0o700)
         // Start at a place the run's id picks, so that launches at once rarely race for one.
         let start = Int(truncatingIfNeeded: run.rawValue.hashValue.magnitude % UInt(count))
         for step in 0..<count {

@@ -21,6 +21,8 @@ public struct Launcher: Sendable {
     /// Ready network namespaces for runs of network `none` (the daemon keeps one); nil, or
     /// none ready: the run makes its own.
     public var networkNamespaces: NetworkNamespacePool?
+    /// Shaped runs' addresses, from `layout.shapedNetwork`.
+    let leases: AddressLeases
 
     /// Readies the host once, off the launch path: Berth's directories, and its cgroup root
     /// with the controllers it needs (`driver.prepare()`, which may move this process into a
@@ -29,12 +31,13 @@ public struct Launcher: Sendable {
         self.driver = driver
         self.shimPath = shimPath ?? Launcher.defaultShimPath()
         try layout.validate()
-        for dir in [layout.runtimeDirectory, layout.statusDirectory, layout.rootsDirectory, layout.stateDirectory] {
+        for dir in [layout.runtimeDirectory, layout.statusDirectory, layout.rootsDirectory, layout.stateDirectory, layout.leaseDirectory] {
             try CheckpointTree.makeDirectories(dir, mode: 0o700)
         }
         try CheckpointTree.makeDirectories(layout.checkpointRoot, mode: 0o711)
         let layout = try layout.resolvingSymlinks()
         self.layout = layout
+        leases = try AddressLeases(range: layout.shapedNetwork, directory: layout.leaseDirectory)
         tenants = TenantRegistry(stateDirectory: layout.stateDirectory, range: layout.uidRange)
         checkpoints = CheckpointTree(root: layout.checkpointRoot, quota: CheckpointQuota.isEnforced(on: layout.checkpointRoot)
                                      ? CheckpointQuota(bytes: layout.checkpointQuotaBytes) : nil)
@@ -214,7 +217,7 @@ public struct Launcher: Sendable {
             try config.add("arg", spec.argv, field: "command")
             if spec.sandboxed && spec.network == .shaped, let egress = spec.egressBitsPerSecond, let ingress = spec.ingressBitsPerSecond {
                 try NetworkFilter.ensure(allow: layout.shapedAllow)
-                let lease = try AddressLeases(range: layout.shapedNetwork, directory: layout.leaseDirectory).lease(for: spec.runID)
+                let lease = try leases.lease(for: spec.runID)
                 undo.append { unlink(lease.path) }
                 // The host end's name: `bh` and 13 hex digits of the run's id (15 at most).
                 let veth = "bh" + spec.runID.rawValue.dropFirst().prefix(13).lowercased()
